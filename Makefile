@@ -1,0 +1,31 @@
+# One entry point for everything: `make test` (the whole suite) and `make lint` (ruff and mypy)
+# create the project venv from uv.lock first, so they work on a fresh machine.
+SHELL := /bin/bash
+UV := scripts/uv
+PYTEST_ARGS ?=
+
+.PHONY: venv test lint format simulator bench-simulator clean
+
+venv:
+	@$(UV) sync --frozen --quiet
+
+test: venv
+	@$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
+
+lint: venv
+	@$(UV) run --frozen --no-sync ruff check .
+	@$(UV) run --frozen --no-sync ruff format --check .
+	@$(UV) run --frozen --no-sync mypy
+
+format: venv
+	@$(UV) run --frozen --no-sync ruff format .
+	@$(UV) run --frozen --no-sync ruff check --fix .
+
+simulator: venv
+	@$(UV) run --frozen --no-sync python -m airflow_provider_neo.simulator $(ARGS)
+
+clean:
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
+
+bench-simulator: venv
+	@$(UV) run --frozen --no-sync python benchmarks/simulator_build.py $(ARGS)

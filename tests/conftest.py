@@ -1,0 +1,99 @@
+"""Shared fixtures: a real simulator process on loopback, and a raw HTTP client for it."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from airflow_provider_neo.simulator.auth import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from airflow_provider_neo.simulator.process import SimulatorProcess
+
+AS_OF = dt.date(2026, 11, 21)
+TIMEZONE = "Asia/Kolkata"
+CUSTOMERS = 300
+SEED = 7
+
+
+def basic_auth(username: str = DEFAULT_USERNAME, password: str = DEFAULT_PASSWORD) -> str:
+    digest = hashlib.md5(password.encode()).hexdigest()
+    return "Basic " + base64.b64encode(f"{username}:{digest}".encode()).decode()
+
+
+NEO_HEADERS = {"Authorization": basic_auth(), "x-cap-neo-dag-scope": "global"}
+
+
+@dataclass
+class RunningSimulator:
+    url: str
+    db_path: Path
+    process: SimulatorProcess
+
+    def get(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        return requests.get(
+            self.url + path,
+            params=params,
+            headers=NEO_HEADERS if headers is None else headers,
+            timeout=30,
+        )
+
+    def control(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = requests.request(method, f"{self.url}/__sim/{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def db(self) -> sqlite3.Connection:
+        """A read-only view of the simulator's data: the ground truth tests compare against."""
+        return sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+
+
+def start_simulator(tmp_dir: Path, *args: str, customers: int = CUSTOMERS) -> RunningSimulator:
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    db_path = tmp_dir / "neo.sqlite3"
+    process = SimulatorProcess(
+        [
+            "--customers", str(customers), "--seed", str(SEED), "--as-of", AS_OF.isoformat(),
+            "--timezone", TIMEZONE, "--db", str(db_path), *args,
+        ]
+    ).start()  # fmt: skip
+    return RunningSimulator(url=process.url, db_path=db_path, process=process)
+
+
+@pytest.fixture(scope="session")
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSimulator]:
+    """One fault-free simulator for the whole session; tests must not change its faults."""
+    sim = start_simulator(tmp_path_factory.mktemp("simulator"))
+    try:
+        yield sim
+    finally:
+        sim.process.stop()
+
+
+@pytest.fixture
+def start_sim(tmp_path: Path) -> Iterator[Any]:
+    """Start simulators with extra flags for one test (faults, credentials); stopped afterwards."""
+    started: list[RunningSimulator] = []
+
+    def start(*args: str, customers: int = 20) -> RunningSimulator:
+        sim = start_simulator(tmp_path / str(len(started)), *args, customers=customers)
+        started.append(sim)
+        return sim
+
+    try:
+        yield start
+    finally:
+        for sim in started:
+            sim.process.stop()

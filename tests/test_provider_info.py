@@ -1,0 +1,44 @@
+"""Airflow discovers the provider through its entry point, with metadata of the right shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import entry_points, version
+from pathlib import Path
+
+from airflow_provider_neo.get_provider_info import get_provider_info
+
+REQUIRED_KEYS = {
+    "package-name", "name", "description", "integrations", "hooks", "operators", "sensors",
+    "triggers", "notifications", "connection-types",
+}  # fmt: skip
+
+
+def test_entry_point_returns_the_provider_info() -> None:
+    (entry,) = [
+        e
+        for e in entry_points(group="apache_airflow_provider")
+        if e.value.startswith("airflow_provider_neo")
+    ]
+    info = entry.load()()
+    assert set(info) >= REQUIRED_KEYS
+    assert info["package-name"] == "airflow-provider-neo"
+    assert info["versions"][0] == version("airflow-provider-neo")
+    assert info == get_provider_info()
+
+
+def test_airflow_lists_the_provider(tmp_path: Path) -> None:
+    airflow = Path(sys.executable).with_name("airflow")
+    result = subprocess.run(
+        [str(airflow), "providers", "get", "airflow-provider-neo", "--output", "json"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "AIRFLOW_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    start = result.stdout.index("[")
+    assert json.loads(result.stdout[start:]) == [
+        {"Provider": "airflow-provider-neo", "Version": version("airflow-provider-neo")}
+    ]

@@ -1,0 +1,162 @@
+"""Each fault switch does what it says, is seeded, and is counted by the simulator."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+import requests
+from conftest import RunningSimulator
+
+from airflow_provider_neo.endpoints import EXPIRED_POINTS
+
+SAMPLE = {"customer_id": "11064", "year": "2024"}
+
+
+def _statuses(sim: RunningSimulator, n: int) -> list[int]:
+    return [sim.get(EXPIRED_POINTS.path, SAMPLE).status_code for _ in range(n)]
+
+
+def test_no_fault_is_on_by_default(simulator: RunningSimulator) -> None:
+    faults = simulator.control("GET", "faults")
+    assert faults == {
+        "latency_ms": 0, "error_rate": 0.0, "rate_limit_per_minute": 0, "retry_after": True,
+        "malformed_rate": 0.0, "reset_rate": 0.0, "seed": 0,
+    }  # fmt: skip
+    assert set(_statuses(simulator, 20)) == {200}
+
+
+def test_latency_delays_every_answer(start_sim: Any) -> None:
+    sim = start_sim("--latency-ms", "300")
+    started = time.perf_counter()
+    assert _statuses(sim, 3) == [200, 200, 200]
+    assert time.perf_counter() - started >= 0.9
+
+
+def test_error_rate_one_answers_only_server_errors(start_sim: Any) -> None:
+    sim = start_sim("--error-rate", "1")
+    statuses = _statuses(sim, 40)
+    assert set(statuses) <= {500, 502, 503, 504}
+    assert len(set(statuses)) > 1, "the 5xx statuses vary"
+    response = sim.get(EXPIRED_POINTS.path, SAMPLE)
+    assert response.json()["errors"][0]["message"] == "Internal Server Error"
+
+
+def test_error_rate_is_seeded_and_partial(start_sim: Any) -> None:
+    first = _statuses(start_sim("--error-rate", "0.3", "--fault-seed", "5"), 60)
+    second = _statuses(start_sim("--error-rate", "0.3", "--fault-seed", "5"), 60)
+    other_seed = _statuses(start_sim("--error-rate", "0.3", "--fault-seed", "6"), 60)
+    assert first == second
+    assert first != other_seed
+    assert 5 <= sum(status >= 500 for status in first) <= 35
+    assert 200 in first
+
+
+def test_rate_limit_answers_429_with_retry_after(start_sim: Any) -> None:
+    sim = start_sim("--rate-limit-per-minute", "5")
+    assert _statuses(sim, 5) == [200] * 5
+    limited = sim.get(EXPIRED_POINTS.path, SAMPLE)
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert limited.json()["errors"][0]["message"].startswith("Rate limit exceeded")
+
+
+def test_rate_limit_without_retry_after(start_sim: Any) -> None:
+    sim = start_sim("--rate-limit-per-minute", "2", "--no-retry-after")
+    assert _statuses(sim, 3) == [200, 200, 429]
+    assert "Retry-After" not in sim.get(EXPIRED_POINTS.path, SAMPLE).headers
+
+
+def test_rate_limited_requests_do_not_use_up_the_budget_and_reset_frees_it(start_sim: Any) -> None:
+    sim = start_sim("--rate-limit-per-minute", "3")
+    assert _statuses(sim, 6) == [200, 200, 200, 429, 429, 429]
+    sim.control("POST", "reset")
+    assert _statuses(sim, 4) == [200, 200, 200, 429]
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_malformed_rate_one_breaks_every_body(start_sim: Any) -> None:
+    sim = start_sim("--malformed-rate", "1")
+    responses = [sim.get(EXPIRED_POINTS.path, SAMPLE) for _ in range(20)]
+    assert {r.status_code for r in responses} == {200}
+    assert not any(_is_json(r.text) for r in responses)
+    kinds = {r.headers["content-type"] for r in responses}
+    assert kinds == {"application/json", "text/html"}, "both cut-off JSON and HTML pages occur"
+
+
+def test_reset_rate_one_drops_every_connection(start_sim: Any) -> None:
+    sim = start_sim("--reset-rate", "1")
+    raised: set[type[Exception]] = set()
+    for _ in range(12):
+        with pytest.raises(
+            (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
+        ) as caught:
+            sim.get(EXPIRED_POINTS.path, SAMPLE)
+        raised.add(type(caught.value))
+    # Both kinds of drop occur: a reset before any byte, and a cut in the middle of the body.
+    assert raised == {requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError}
+    assert sim.control("GET", "stats")["requests"]["expired_points"] == {"dropped": 12}
+    assert "Traceback" not in sim.process.read_log()
+    # Control routes never fault.
+    assert sim.control("GET", "health") == {"status": "ok"}
+
+
+def test_faults_can_be_changed_at_run_time(start_sim: Any) -> None:
+    sim = start_sim()
+    assert sim.control("PUT", "faults", json={"error_rate": 1.0})["error_rate"] == 1.0
+    assert set(_statuses(sim, 5)) <= {500, 502, 503, 504}
+    sim.control("PUT", "faults", json={"error_rate": 0.0})
+    assert _statuses(sim, 3) == [200, 200, 200]
+    bad = requests.put(f"{sim.url}/__sim/faults", json={"error_rate": 2}, timeout=5)
+    assert bad.status_code == 400
+    assert "error_rate" in bad.json()["errors"][0]["message"]
+    unknown = requests.put(f"{sim.url}/__sim/faults", json={"explode": True}, timeout=5)
+    assert unknown.status_code == 400
+
+
+def test_counters_count_per_endpoint_and_status_and_reset_clears_them(start_sim: Any) -> None:
+    sim = start_sim()
+    _statuses(sim, 3)
+    sim.get(EXPIRED_POINTS.path, {"customer_id": "11064"})
+    sim.get(EXPIRED_POINTS.path, SAMPLE, headers={})
+    requests.post(sim.url + "/v3/oauth/token/generate", json={"key": "x", "secret": "y"}, timeout=5)
+    stats = sim.control("GET", "stats")
+    assert stats["requests"] == {
+        "expired_points": {"200": 3, "400": 1, "401": 1},
+        "oauth_token": {"401": 1},
+    }
+    assert stats["total"] == 6
+    assert sim.control("POST", "reset") == {"requests": {}, "total": 0}
+
+
+def test_faults_hit_only_the_neo_endpoints(start_sim: Any) -> None:
+    sim = start_sim("--error-rate", "1", "--latency-ms", "0")
+    token = requests.post(
+        sim.url + "/v3/oauth/token/generate",
+        json={"key": "neo_client_key", "secret": "neo_client_secret"},
+        timeout=5,
+    )
+    assert token.status_code == 200
+    assert sim.control("GET", "info")["rows"]["customers"] > 0
+
+
+def test_statuses_under_mixed_faults_are_all_expected(start_sim: Any) -> None:
+    sim = start_sim("--error-rate", "0.2", "--malformed-rate", "0.2", "--fault-seed", "3")
+    outcomes: Counter[str] = Counter()
+    for _ in range(50):
+        response = sim.get(EXPIRED_POINTS.path, SAMPLE)
+        ok_json = response.status_code == 200 and _is_json(response.text)
+        outcomes["ok" if ok_json else str(response.status_code)] += 1
+    assert outcomes["ok"] > 10
+    assert set(outcomes) <= {"ok", "200", "500", "502", "503", "504"}
+    assert outcomes["200"] > 0, "some 200 answers were malformed"
