@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -15,7 +16,7 @@ from airflow_provider_neo.endpoints import ENDPOINTS, Endpoint
 DOC_PATH = Path("docs") / "endpoints.md"
 
 
-def _endpoint_section(endpoint: Endpoint) -> list[str]:
+def _endpoint_section(endpoint: Endpoint[Any]) -> list[str]:
     traits = [
         "pages (`page` from 1, `count` up to 100)" if endpoint.paged else "does not page",
         f"batches customers in `{endpoint.batch_param}`" if endpoint.batch_param else "",

@@ -12,7 +12,9 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
+
+import msgspec
 
 from airflow_provider_neo.event_types import EVENT_TYPE_NAMES, EVENT_TYPES
 from airflow_provider_neo.records import (
@@ -20,7 +22,6 @@ from airflow_provider_neo.records import (
     ExpiredPoints,
     PointsAllocation,
     PointsAwardedSummary,
-    Record,
 )
 
 MAX_PAGE_SIZE: Final = 100
@@ -212,13 +213,16 @@ class Param:
     default: Any = None
 
 
+R = TypeVar("R", bound=msgspec.Struct)
+
+
 @dataclass(frozen=True)
-class Endpoint:
+class Endpoint(Generic[R]):
     name: str
     path: str
     title: str
     document: str  # the Neo document it implements, under docs/neo_api/
-    record: type[Record]
+    record: type[R]
     params: tuple[Param, ...]
     paged: bool = False
     # The parameter that takes many customers in one call (comma list), if any.
@@ -310,7 +314,7 @@ _DATE_RANGE_PARAMS = (
     COUNT,
 )
 
-POINTS_AWARDED = Endpoint(
+POINTS_AWARDED: Final = Endpoint(
     name="points_awarded",
     path="/x/neo/pointsAwarded/paIds",
     title="Points awarded ids (batch)",
@@ -329,7 +333,7 @@ POINTS_AWARDED = Endpoint(
     window=("start_expiry_date", "end_expiry_date"),
 )
 
-EVENT_ALLOCATIONS = Endpoint(
+EVENT_ALLOCATIONS: Final = Endpoint(
     name="event_allocations",
     path="/x/neo/pointsAllocation/event",
     title="Points allocated by an event",
@@ -346,7 +350,7 @@ EVENT_ALLOCATIONS = Endpoint(
     customer_param="customer_id",
 )
 
-EXPIRING_ALLOCATIONS = Endpoint(
+EXPIRING_ALLOCATIONS: Final = Endpoint(
     name="expiring_allocations",
     path="/x/neo/pointsAllocation/dateRange",
     title="Allocations expiring in a date range",
@@ -358,7 +362,7 @@ EXPIRING_ALLOCATIONS = Endpoint(
     window=("expiry_date_start", "expiry_date_end"),
 )
 
-EXPIRED_POINTS = Endpoint(
+EXPIRED_POINTS: Final = Endpoint(
     name="expired_points",
     path="/x/neo/customer/expiredPoints",
     title="Expired points of a customer by year",
@@ -373,7 +377,7 @@ EXPIRED_POINTS = Endpoint(
     note="Documented for the dev host only.",
 )
 
-DAS_EXPIRING_ALLOCATIONS = Endpoint(
+DAS_EXPIRING_ALLOCATIONS: Final = Endpoint(
     name="das_expiring_allocations",
     path="/das/getPAIdsForProvidedDateRange",
     title="Allocations expiring in a date range (inside Neo dataflows)",
@@ -386,11 +390,13 @@ DAS_EXPIRING_ALLOCATIONS = Endpoint(
     note="Reachable only from inside Neo dataflows; same contract as dateRange.",
 )
 
-ENDPOINTS: Final[tuple[Endpoint, ...]] = (
+ENDPOINTS: Final[tuple[Endpoint[Any], ...]] = (
     POINTS_AWARDED,
     EVENT_ALLOCATIONS,
     EXPIRING_ALLOCATIONS,
     EXPIRED_POINTS,
     DAS_EXPIRING_ALLOCATIONS,
 )
-ENDPOINTS_BY_NAME: Final[dict[str, Endpoint]] = {endpoint.name: endpoint for endpoint in ENDPOINTS}
+ENDPOINTS_BY_NAME: Final[dict[str, Endpoint[Any]]] = {
+    endpoint.name: endpoint for endpoint in ENDPOINTS
+}

@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_neo import __version__
+from airflow_provider_neo.connection import (
+    CONN_TYPE,
+    HOOK_NAME,
+    conn_fields,
+    ui_field_behaviour_kebab,
+)
+
+INTEGRATION = "Capillary Neo"
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -15,15 +23,25 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "integrations": [
             {
-                "integration-name": "Capillary Neo",
+                "integration-name": INTEGRATION,
                 "external-doc-url": "https://docs.capillarytech.com/",
                 "tags": ["service"],
             }
         ],
-        "hooks": [],
+        "hooks": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_neo.hooks.neo"]}
+        ],
         "operators": [],
         "sensors": [],
         "triggers": [],
         "notifications": [],
-        "connection-types": [],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_neo.hooks.neo.NeoHook",
+                "hook-name": HOOK_NAME,
+                "connection-type": CONN_TYPE,
+                "conn-fields": conn_fields(),
+                "ui-field-behaviour": ui_field_behaviour_kebab(),
+            }
+        ],
     }

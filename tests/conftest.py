@@ -5,17 +5,29 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import json
+import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from airflow_provider_neo.simulator.auth import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from airflow_provider_neo.simulator.auth import (
+    DEFAULT_OAUTH_KEY,
+    DEFAULT_OAUTH_SECRET,
+    DEFAULT_PASSWORD,
+    DEFAULT_USERNAME,
+)
 from airflow_provider_neo.simulator.process import SimulatorProcess
+
+# Airflow reads its home at import; keep it out of the user's ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="neo-airflow-home-"))
 
 AS_OF = dt.date(2026, 11, 21)
 TIMEZONE = "Asia/Kolkata"
@@ -97,3 +109,41 @@ def start_sim(tmp_path: Path) -> Iterator[Any]:
     finally:
         for sim in started:
             sim.process.stop()
+
+
+# Retries in tests wait milliseconds, not seconds.
+FAST_RETRIES = {"backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05}
+
+
+def connection_json(sim: RunningSimulator, *, auth: str = "basic", **extra: Any) -> str:
+    """A `neo` connection to `sim` in Airflow's JSON form, as AIRFLOW_CONN_* takes it."""
+    parts = urlsplit(sim.url)
+    conn: dict[str, Any] = {
+        "conn_type": "neo",
+        "host": parts.hostname,
+        "port": parts.port,
+        "schema": parts.scheme,
+    }
+    oauth = {"oauth_client_key": DEFAULT_OAUTH_KEY, "oauth_client_secret": DEFAULT_OAUTH_SECRET}
+    if auth == "basic":
+        conn |= {"login": DEFAULT_USERNAME, "password": DEFAULT_PASSWORD}
+    conn["extra"] = {
+        "timezone": TIMEZONE,
+        "auth_type": auth,
+        **FAST_RETRIES,
+        **(oauth if auth == "oauth" else {}),
+        **extra,
+    }
+    return json.dumps(conn)
+
+
+@pytest.fixture
+def neo_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """Point a connection id (neo_default unless named) at a simulator; returns the id."""
+
+    def make(sim: RunningSimulator, conn_id: str = "neo_default", **kwargs: Any) -> str:
+        value = kwargs.pop("raw", None) or connection_json(sim, **kwargs)
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+        return conn_id
+
+    return make

@@ -24,21 +24,21 @@ ENDPOINT_IDS = [endpoint.name for endpoint in ENDPOINTS]
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=ENDPOINT_IDS)
-def test_endpoint_parameters_and_required_flags_match_the_document(endpoint: Endpoint) -> None:
+def test_endpoint_parameters_and_required_flags_match_the_document(endpoint: Endpoint[Any]) -> None:
     documented = document(endpoint.document).query_parameters
     described = {param.name: param.required for param in endpoint.params}
     assert described == documented
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=ENDPOINT_IDS)
-def test_record_fields_match_the_documented_response_parameters(endpoint: Endpoint) -> None:
+def test_record_fields_match_the_documented_response_parameters(endpoint: Endpoint[Any]) -> None:
     documented = document(endpoint.document).response_fields
     encoded_names = [field.encode_name for field in msgspec.structs.fields(endpoint.record)]
     assert sorted(encoded_names) == sorted(documented)
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=ENDPOINT_IDS)
-def test_document_sample_response_decodes_into_typed_records(endpoint: Endpoint) -> None:
+def test_document_sample_response_decodes_into_typed_records(endpoint: Endpoint[Any]) -> None:
     sample = document(endpoint.document).sample_response
     records = decode_records(msgspec.json.encode(sample), endpoint.record)
     assert len(records) == len(sample)
@@ -58,7 +58,7 @@ def test_event_type_table_matches_the_document() -> None:
     "endpoint", [e for e in ENDPOINTS if e is not DAS_EXPIRING_ALLOCATIONS], ids=lambda e: e.name
 )
 def test_simulator_answers_each_document_sample_request(
-    simulator: RunningSimulator, endpoint: Endpoint
+    simulator: RunningSimulator, endpoint: Endpoint[Any]
 ) -> None:
     doc = document(endpoint.document)
     requests_ = doc.sample_requests

@@ -13,6 +13,7 @@ from airflow_provider_neo.endpoints import (
     EXPIRED_POINTS,
     EXPIRING_ALLOCATIONS,
     POINTS_AWARDED,
+    Endpoint,
     InvalidParameter,
 )
 
@@ -58,7 +59,7 @@ def test_event_type_accepts_names_and_ids() -> None:
     assert EVENT_ALLOCATIONS.build_query({**base, "event_type_id": 2})["event_type_id"] == "2"
 
 
-BAD = [
+BAD: list[tuple[Endpoint[Any], str, Any]] = [
     (EXPIRING_ALLOCATIONS, "expiry_date_start", "2026-02-30"),
     (EXPIRING_ALLOCATIONS, "expiry_date_start", 20261121),
     (EXPIRING_ALLOCATIONS, "entity_id", -4),

@@ -98,3 +98,10 @@ def test_credentials_are_set_by_flags(start_sim) -> None:  # type: ignore[no-unt
     assert _get(sim, {"Authorization": NEO_HEADERS["Authorization"]}).status_code == 401
     assert _token(sim, "k", "s").status_code == 200
     assert _token(sim).status_code == 401
+
+
+def test_revoked_tokens_are_refused(simulator: RunningSimulator) -> None:
+    token = _token(simulator).json()["data"]["accessToken"]
+    assert _get(simulator, {"X-CAP-API-OAUTH-TOKEN": token}).status_code == 200
+    assert simulator.control("POST", "revoke-tokens")["revoked"] >= 1
+    assert _get(simulator, {"X-CAP-API-OAUTH-TOKEN": token}).status_code == 401

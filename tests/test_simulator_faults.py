@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import RunningSimulator
+from conftest import NEO_HEADERS, RunningSimulator
 
-from airflow_provider_neo.endpoints import EXPIRED_POINTS
+from airflow_provider_neo.endpoints import EXPIRED_POINTS, EXPIRING_ALLOCATIONS
 
 SAMPLE = {"customer_id": "11064", "year": "2024"}
 
@@ -24,7 +24,8 @@ def test_no_fault_is_on_by_default(simulator: RunningSimulator) -> None:
     faults = simulator.control("GET", "faults")
     assert faults == {
         "latency_ms": 0, "error_rate": 0.0, "rate_limit_per_minute": 0, "retry_after": True,
-        "malformed_rate": 0.0, "reset_rate": 0.0, "seed": 0,
+        "malformed_rate": 0.0, "reset_rate": 0.0, "stall_rate": 0.0, "stall_ms": 5000,
+        "rate_window_seconds": 60.0, "ignore_page": False, "page_overlap": 0, "seed": 0,
     }  # fmt: skip
     assert set(_statuses(simulator, 20)) == {200}
 
@@ -136,7 +137,14 @@ def test_counters_count_per_endpoint_and_status_and_reset_clears_them(start_sim:
         "oauth_token": {"401": 1},
     }
     assert stats["total"] == 6
-    assert sim.control("POST", "reset") == {"requests": {}, "total": 0}
+    assert stats["max_in_flight"] == 1
+    assert stats["longest_target"] == len(f"{EXPIRED_POINTS.path}?customer_id=11064&year=2024")
+    assert sim.control("POST", "reset") == {
+        "requests": {},
+        "total": 0,
+        "max_in_flight": 0,
+        "longest_target": 0,
+    }
 
 
 def test_faults_hit_only_the_neo_endpoints(start_sim: Any) -> None:
@@ -160,3 +168,63 @@ def test_statuses_under_mixed_faults_are_all_expected(start_sim: Any) -> None:
     assert outcomes["ok"] > 10
     assert set(outcomes) <= {"ok", "200", "500", "502", "503", "504"}
     assert outcomes["200"] > 0, "some 200 answers were malformed"
+
+
+def test_stall_rate_holds_answers_back(start_sim: Any) -> None:
+    sim = start_sim("--stall-rate", "1", "--stall-ms", "400")
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.get(sim.url + EXPIRED_POINTS.path, params=SAMPLE, headers=NEO_HEADERS, timeout=0.2)
+    started = time.perf_counter()
+    assert sim.get(EXPIRED_POINTS.path, SAMPLE).status_code == 200
+    assert time.perf_counter() - started >= 0.4
+
+
+def test_rate_window_can_be_shortened(start_sim: Any) -> None:
+    sim = start_sim("--rate-limit-per-minute", "2", "--rate-window-seconds", "1")
+    assert _statuses(sim, 3) == [200, 200, 429]
+    time.sleep(1.1)
+    assert _statuses(sim, 2) == [200, 200]
+
+
+DATE_RANGE = {
+    "program_id": 2282, "point_category_id": 17383, "expiry_date_start": "2000-01-01",
+    "expiry_date_end": "2099-12-31", "count": 2,
+}  # fmt: skip
+
+
+def _busy_customer(sim: RunningSimulator) -> list[int]:
+    with sim.db() as db:
+        (customer_id,) = db.execute(
+            "SELECT customer_id FROM allocations WHERE program_id = 2282"
+            " AND point_category_id = 17383 GROUP BY customer_id HAVING COUNT(*) >= 5 LIMIT 1"
+        ).fetchone()
+    return [customer_id]
+
+
+def _page_ids(sim: RunningSimulator, customer_id: int, page: int) -> list[int]:
+    params = {**DATE_RANGE, "entity_id": customer_id, "page": page}
+    return [row["id"] for row in sim.get(EXPIRING_ALLOCATIONS.path, params).json()]
+
+
+def test_ignore_page_answers_the_first_page_for_every_page(start_sim: Any) -> None:
+    sim = start_sim("--ignore-page", customers=100)
+    (customer_id,) = _busy_customer(sim)
+    first = _page_ids(sim, customer_id, 1)
+    assert len(first) == 2
+    assert _page_ids(sim, customer_id, 2) == first
+    assert _page_ids(sim, customer_id, 7) == first
+
+
+def test_page_overlap_repeats_rows_of_the_previous_page(start_sim: Any) -> None:
+    sim = start_sim("--page-overlap", "1", customers=100)
+    (customer_id,) = _busy_customer(sim)
+    first, second = _page_ids(sim, customer_id, 1), _page_ids(sim, customer_id, 2)
+    assert second[0] == first[-1]
+    assert second[1] > first[-1]
+
+
+def test_accepted_scopes_are_set_by_flag(start_sim: Any) -> None:
+    sim = start_sim("--scopes", "org")
+    assert sim.get(EXPIRED_POINTS.path, SAMPLE).status_code == 400
+    org = {**NEO_HEADERS, "x-cap-neo-dag-scope": "org"}
+    assert sim.get(EXPIRED_POINTS.path, SAMPLE, headers=org).status_code == 200

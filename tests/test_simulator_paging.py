@@ -52,7 +52,7 @@ def _params(customer_id: int, program_id: int, category_id: int, **extra: Any) -
 
 
 def _page(
-    sim: RunningSimulator, endpoint: Endpoint, params: dict[str, Any]
+    sim: RunningSimulator, endpoint: Endpoint[Any], params: dict[str, Any]
 ) -> list[PointsAllocation]:
     response = sim.get(endpoint.path, params)
     assert response.status_code == 200, response.text
@@ -63,7 +63,7 @@ def _page(
     "endpoint", [EXPIRING_ALLOCATIONS, DAS_EXPIRING_ALLOCATIONS], ids=lambda e: e.name
 )
 def test_pages_concatenate_to_the_ground_truth_in_id_order(
-    simulator: RunningSimulator, endpoint: Endpoint
+    simulator: RunningSimulator, endpoint: Endpoint[Any]
 ) -> None:
     customer_id, program_id, category_id, ids = _busiest_customer(simulator, 5)
     fetched: list[int] = []

@@ -45,7 +45,7 @@ def _error(response: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
-def test_valid_request_is_answered(simulator: RunningSimulator, endpoint: Endpoint) -> None:
+def test_valid_request_is_answered(simulator: RunningSimulator, endpoint: Endpoint[Any]) -> None:
     response = simulator.get(endpoint.path, VALID[endpoint.name])
     expected = 404 if endpoint.not_found_is_empty and response.status_code == 404 else 200
     assert response.status_code == expected == 200
@@ -57,14 +57,14 @@ def test_valid_request_is_answered(simulator: RunningSimulator, endpoint: Endpoi
     ids=lambda v: v if isinstance(v, str) else v.name,
 )
 def test_missing_required_parameter_is_named(
-    simulator: RunningSimulator, endpoint: Endpoint, missing: str
+    simulator: RunningSimulator, endpoint: Endpoint[Any], missing: str
 ) -> None:
     params = {k: v for k, v in VALID[endpoint.name].items() if k != missing}
     error = _error(simulator.get(endpoint.path, params))
     assert error["message"] == f"Missing required parameter '{missing}'"
 
 
-BAD_VALUES = [
+BAD_VALUES: list[tuple[Endpoint[Any], str, str]] = [
     (EXPIRING_ALLOCATIONS, "expiry_date_start", "2026-13-01"),
     (EXPIRING_ALLOCATIONS, "expiry_date_start", "2026-02-30"),
     (EXPIRING_ALLOCATIONS, "expiry_date_end", "21/11/2026"),
@@ -98,7 +98,7 @@ BAD_VALUES = [
     ("endpoint", "name", "value"), BAD_VALUES, ids=[f"{e.name}-{n}-{v}" for e, n, v in BAD_VALUES]
 )
 def test_invalid_value_is_rejected_naming_the_parameter(
-    simulator: RunningSimulator, endpoint: Endpoint, name: str, value: str
+    simulator: RunningSimulator, endpoint: Endpoint[Any], name: str, value: str
 ) -> None:
     params = {**VALID[endpoint.name], name: value}
     error = _error(simulator.get(endpoint.path, params))
@@ -116,7 +116,7 @@ def test_invalid_value_is_rejected_naming_the_parameter(
     ids=["dateRange", "paIds"],
 )
 def test_window_start_after_end_is_rejected(
-    simulator: RunningSimulator, endpoint: Endpoint, start: str, end: str
+    simulator: RunningSimulator, endpoint: Endpoint[Any], start: str, end: str
 ) -> None:
     params = {**VALID[endpoint.name], start: "2027-01-02", end: "2027-01-01"}
     error = _error(simulator.get(endpoint.path, params))

@@ -69,6 +69,11 @@ def parser() -> argparse.ArgumentParser:
         help="leave out the rows behind the Neo documents' sample responses",
     )  # fmt: skip
 
+    data.add_argument(
+        "--scopes", default="org,global,parent",
+        help="x-cap-neo-dag-scope values accepted, comma-separated",
+    )  # fmt: skip
+
     creds = p.add_argument_group("credentials")
     creds.add_argument("--username", default=auth.DEFAULT_USERNAME)
     creds.add_argument("--password", default=auth.DEFAULT_PASSWORD)
@@ -91,7 +96,31 @@ def parser() -> argparse.ArgumentParser:
                         help="share of 200 answers with cut-off JSON or an HTML page")  # fmt: skip
     faults.add_argument("--reset-rate", type=_rate, default=0.0,
                         help="share of connections dropped mid-response")  # fmt: skip
-    faults.add_argument("--fault-seed", type=int, default=0)
+    faults.add_argument(
+        "--stall-rate",
+        type=_rate,
+        default=0.0,
+        help="share of answers held back --stall-ms (provokes read timeouts)",
+    )
+    faults.add_argument("--stall-ms", type=_non_negative, default=5_000)
+    faults.add_argument(
+        "--rate-window-seconds",
+        type=float,
+        default=60.0,
+        help="the window --rate-limit-per-minute counts over (shorter for tests)",
+    )
+    faults.add_argument(
+        "--ignore-page",
+        action="store_true",
+        help="answer page 1 whatever page is asked (paging that never ends)",
+    )
+    faults.add_argument(
+        "--page-overlap",
+        type=_non_negative,
+        default=0,
+        help="each page repeats this many rows of the previous page",
+    )
+    faults.add_argument("--fault-seed", type=int, default=0)  # fmt: skip
     return p
 
 
@@ -104,6 +133,7 @@ def settings_from_args(argv: Sequence[str] | None = None) -> tuple[SimulatorSett
         timezone=args.timezone,
         org_id=args.org_id,
         document_samples=not args.no_document_samples,
+        scopes=tuple(scope.strip() for scope in args.scopes.split(",") if scope.strip()),
         db_path=args.db,
         credentials=auth.Credentials(
             username=args.username,
@@ -119,6 +149,11 @@ def settings_from_args(argv: Sequence[str] | None = None) -> tuple[SimulatorSett
             retry_after=not args.no_retry_after,
             malformed_rate=args.malformed_rate,
             reset_rate=args.reset_rate,
+            stall_rate=args.stall_rate,
+            stall_ms=args.stall_ms,
+            rate_window_seconds=args.rate_window_seconds,
+            ignore_page=args.ignore_page,
+            page_overlap=args.page_overlap,
             seed=args.fault_seed,
         ),
     )

@@ -39,9 +39,9 @@ from airflow_provider_neo.simulator.faults import (
 from airflow_provider_neo.simulator.store import NeoStore, NewAllocation
 
 SCOPE_HEADER: Final = "x-cap-neo-dag-scope"
-SCOPES: Final = ("org", "global", "parent")
 OAUTH_TOKEN_PATH: Final = "/v3/oauth/token/generate"
 
+# A query gets the store and the parsed parameters; paged ones also get the first row's offset.
 Query = Callable[[NeoStore, dict[str, Any]], Sequence[Record]]
 
 QUERIES: Final[dict[str, Query]] = {
@@ -58,7 +58,7 @@ QUERIES: Final[dict[str, Query]] = {
         entity_id=v["entity_id"],
         customer_id=v["customer_id"],
         event_type_id=v["event_type_id"],
-        page=v["page"],
+        offset=v["offset"],
         count=v["count"],
     ),
     EXPIRING_ALLOCATIONS.name: lambda store, v: store.expiring_allocations(
@@ -67,7 +67,7 @@ QUERIES: Final[dict[str, Query]] = {
         point_category_id=v["point_category_id"],
         start=v["expiry_date_start"],
         end=v["expiry_date_end"],
-        page=v["page"],
+        offset=v["offset"],
         count=v["count"],
     ),
     EXPIRED_POINTS.name: lambda store, v: store.expired_points(
@@ -86,13 +86,27 @@ class Simulator:
     injector: FaultInjector
     org_id: int
     info: dict[str, Any]
+    scopes: tuple[str, ...] = ("org", "global", "parent")
     counters: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most Neo requests handled at once since the last reset
+    longest_target: int = 0  # the longest path-and-query seen, in characters
 
     def stats(self) -> dict[str, Any]:
         requests: dict[str, dict[str, int]] = {}
         for (name, status), count in sorted(self.counters.items()):
             requests.setdefault(name, {})[status] = count
-        return {"requests": requests, "total": sum(self.counters.values())}
+        return {
+            "requests": requests,
+            "total": sum(self.counters.values()),
+            "max_in_flight": self.max_in_flight,
+            "longest_target": self.longest_target,
+        }
+
+    def reset_stats(self) -> None:
+        self.counters.clear()
+        self.max_in_flight = self.in_flight
+        self.longest_target = 0
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -120,6 +134,11 @@ class RequestCounter:
             await self.app(scope, receive, send)
             return
         status = "dropped"
+        sim = self.sim
+        target = len(scope.get("raw_path", b"")) + 1 + len(scope.get("query_string", b""))
+        sim.longest_target = max(sim.longest_target, target)
+        sim.in_flight += 1
+        sim.max_in_flight = max(sim.max_in_flight, sim.in_flight)
 
         async def record_status(message: Any) -> None:
             nonlocal status
@@ -133,11 +152,12 @@ class RequestCounter:
             status = "dropped"
             raise
         finally:
-            self.sim.counters[(name, status)] += 1
+            sim.in_flight -= 1
+            sim.counters[(name, status)] += 1
 
 
 def _endpoint_handler(
-    sim: Simulator, endpoint: Endpoint
+    sim: Simulator, endpoint: Endpoint[Any]
 ) -> Callable[[Request], Awaitable[Response]]:
     query = QUERIES[endpoint.name]
 
@@ -148,12 +168,10 @@ def _endpoint_handler(
         scope = request.headers.get(SCOPE_HEADER)
         if scope is None:
             return _error(400, ErrorCode.MISSING_HEADER, f"Header {SCOPE_HEADER} is required")
-        if scope not in SCOPES:
-            return _error(
-                400,
-                ErrorCode.MISSING_HEADER,
-                f"Header {SCOPE_HEADER} must be one of {', '.join(SCOPES)}",
-            )
+        if scope not in sim.scopes:
+            allowed = ", ".join(sim.scopes)
+            message = f"Header {SCOPE_HEADER} must be one of {allowed}"
+            return _error(400, ErrorCode.MISSING_HEADER, message)
         try:
             values = endpoint.parse_query(request.query_params)
         except InvalidParameter as exc:
@@ -165,6 +183,8 @@ def _endpoint_handler(
                 else f"Invalid parameter '{exc.parameter}': {exc.reason}"
             )
             return _error(400, code, message)
+        if endpoint.paged:
+            values["offset"] = sim.injector.page_offset(values["page"], values["count"])
         records = query(sim.store, values)
         if not records and endpoint.not_found_is_empty:
             return _error(404, ErrorCode.NOT_FOUND, "No expired points found")
@@ -218,9 +238,14 @@ def create_app(sim: Simulator) -> Any:
 
     @app.post("/__sim/reset")
     async def reset() -> Response:
-        sim.counters.clear()
+        sim.reset_stats()
         sim.injector.reset_rate_window()
         return _json(sim.stats())
+
+    @app.post("/__sim/revoke-tokens")
+    async def revoke_tokens() -> Response:
+        """Invalidate every OAuth token, as a key rotation would: clients must fetch new ones."""
+        return _json({"revoked": sim.authenticator.revoke_all()})
 
     @app.get("/__sim/faults")
     async def get_faults() -> Response:

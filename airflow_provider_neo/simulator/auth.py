@@ -64,6 +64,11 @@ class Authenticator:
         self._token_expiry[token] = expires
         return token, creds.token_ttl_seconds
 
+    def revoke_all(self) -> int:
+        revoked = len(self._token_expiry)
+        self._token_expiry.clear()
+        return revoked
+
     def failure(self, headers: Mapping[str, str]) -> str | None:
         """Why the request is not authenticated, or None when it is."""
         token = headers.get(TOKEN_HEADER)

@@ -35,13 +35,18 @@ class Faults:
     retry_after: bool = True
     malformed_rate: float = 0.0
     reset_rate: float = 0.0
+    stall_rate: float = 0.0  # a share of answers held back `stall_ms`, to provoke read timeouts
+    stall_ms: int = 5_000
+    rate_window_seconds: float = 60.0  # the window of rate_limit_per_minute (shorter in tests)
+    ignore_page: bool = False  # answer page 1 whatever page is asked: paging that never ends
+    page_overlap: int = 0  # each page repeats this many rows of the page before it
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "malformed_rate", "reset_rate"):
+        for name in ("error_rate", "malformed_rate", "reset_rate", "stall_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
-        for name in ("latency_ms", "rate_limit_per_minute"):
+        for name in ("latency_ms", "rate_limit_per_minute", "stall_ms", "page_overlap"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
 
@@ -95,6 +100,7 @@ class FaultInjector:
         self._error = random.Random(f"{faults.seed}:error")
         self._malformed = random.Random(f"{faults.seed}:malformed")
         self._reset = random.Random(f"{faults.seed}:reset")
+        self._stall = random.Random(f"{faults.seed}:stall")
         self._accepted: collections.deque[float] = collections.deque()
 
     def reset_rate_window(self) -> None:
@@ -106,12 +112,24 @@ class FaultInjector:
         if not limit:
             return None
         now = self.clock()
-        while self._accepted and self._accepted[0] <= now - 60.0:
+        window = self.faults.rate_window_seconds
+        while self._accepted and self._accepted[0] <= now - window:
             self._accepted.popleft()
         if len(self._accepted) >= limit:
-            return max(1, math.ceil(self._accepted[0] + 60.0 - now))
+            return max(1, math.ceil(self._accepted[0] + window - now))
         self._accepted.append(now)
         return None
+
+    def stall_seconds(self) -> float:
+        if self.faults.stall_rate and self._stall.random() < self.faults.stall_rate:
+            return self.faults.stall_ms / 1000
+        return 0.0
+
+    def page_offset(self, page: int, count: int) -> int:
+        """Where a page starts, as the paging faults distort it."""
+        if self.faults.ignore_page:
+            return 0
+        return max(0, (page - 1) * (count - self.faults.page_overlap))
 
     def server_error(self) -> int | None:
         if self.faults.error_rate and self._error.random() < self.faults.error_rate:
@@ -164,8 +182,9 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         injector = self.injector
-        if injector.faults.latency_ms:
-            await asyncio.sleep(injector.faults.latency_ms / 1000)
+        delay = injector.faults.latency_ms / 1000 + injector.stall_seconds()
+        if delay:
+            await asyncio.sleep(delay)
         retry_after = injector.retry_after_seconds()
         if retry_after is not None:
             headers = (

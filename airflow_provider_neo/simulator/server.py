@@ -36,6 +36,7 @@ class SimulatorSettings:
     timezone: str = DEFAULT_TIMEZONE
     org_id: int = DEFAULT_ORG_ID
     document_samples: bool = True
+    scopes: tuple[str, ...] = ("org", "global", "parent")
     db_path: str | None = None  # a temporary file when not given
     credentials: Credentials = field(default_factory=Credentials)
     faults: Faults = field(default_factory=Faults)
@@ -68,6 +69,7 @@ def build(settings: SimulatorSettings) -> Simulator:
         authenticator=Authenticator(settings.credentials),
         injector=FaultInjector(settings.faults),
         org_id=settings.org_id,
+        scopes=settings.scopes,
         info={
             "org_id": settings.org_id,
             "timezone": settings.timezone,
@@ -93,11 +95,13 @@ def serve(settings: SimulatorSettings, host: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit this: without it, a keep-alive connection waits ~40 ms per answer
+    # (Nagle holding the body back until the client's delayed ACK of the headers).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(2048)
     bound_port = sock.getsockname()[1]
     url_host = f"[{host}]" if family == socket.AF_INET6 else host
-    print(f"{READY_PREFIX}http://{url_host}:{bound_port}", flush=True)
     config = uvicorn.Config(
         create_app(sim),
         log_level="warning",
@@ -105,8 +109,19 @@ def serve(settings: SimulatorSettings, host: str, port: int) -> None:
         lifespan="off",
         timeout_keep_alive=30,
     )
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        # Announce only once uvicorn handles requests: a client may start its clock at this line.
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.005)
+        if server.started:
+            print(f"{READY_PREFIX}http://{url_host}:{bound_port}", flush=True)
+        await serving
+
     try:
-        asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
+        asyncio.run(run())
     finally:
         sim.store.close()
         if settings.db_path is None:

@@ -336,7 +336,7 @@ class NeoStore:
         point_category_id: int,
         start: dt.date,
         end: dt.date,
-        page: int,
+        offset: int,
         count: int,
     ) -> list[PointsAllocation]:
         low, high = self._window_ms(start, end)
@@ -344,19 +344,19 @@ class NeoStore:
             f"{_SELECT_ALLOCATIONS} FROM allocations a WHERE a.customer_id = ?"
             " AND a.program_id = ? AND a.point_category_id = ? AND a.expiry_date BETWEEN ? AND ?"
             " ORDER BY a.id LIMIT ? OFFSET ?",
-            (customer_id, program_id, point_category_id, low, high, count, (page - 1) * count),
+            (customer_id, program_id, point_category_id, low, high, count, offset),
         ).fetchall()
         return [_allocation(row) for row in rows]
 
     def event_allocations(
-        self, *, entity_id: str, customer_id: int, event_type_id: int, page: int, count: int
+        self, *, entity_id: str, customer_id: int, event_type_id: int, offset: int, count: int
     ) -> list[PointsAllocation]:
         rows = self.db.execute(
             f"{_SELECT_ALLOCATIONS} FROM allocations a"
             " JOIN events e ON a.event_log_id = e.event_log_id"
             " WHERE e.entity_id = ? AND e.customer_id = ? AND e.event_type_id = ?"
             " AND a.customer_id = e.customer_id ORDER BY a.id LIMIT ? OFFSET ?",
-            (entity_id, customer_id, event_type_id, count, (page - 1) * count),
+            (entity_id, customer_id, event_type_id, count, offset),
         ).fetchall()
         return [_allocation(row) for row in rows]
 

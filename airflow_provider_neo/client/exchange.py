@@ -1,0 +1,397 @@
+"""What one Neo call does, free of I/O, so the sync and async hooks share every rule.
+
+An exchange is a generator: it yields actions (`Send` a request, `Sleep`, `RenewToken`) and is sent
+back what happened (`Received` or `Failed`). It owns the retry loop (429, 5xx, dropped
+connections and timeouts, with backoff and Retry-After), the one OAuth token renewal on 401, the
+rate budget, the mapping of statuses to errors, decoding into typed records, and paging with its
+guards. A hook only performs the actions: `requests` for `NeoHook`, `httpx` for `NeoAsyncHook`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import random
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import msgspec
+
+from airflow_provider_neo.client.backoff import RETRYABLE_STATUSES, Backoff, parse_retry_after
+from airflow_provider_neo.client.errors import (
+    NeoAuthError,
+    NeoBadRequestError,
+    NeoConnectionError,
+    NeoError,
+    NeoNotFoundError,
+    NeoProtocolError,
+    NeoRateLimitedError,
+    NeoServerError,
+    excerpt,
+)
+from airflow_provider_neo.client.ratelimit import RateLimiter
+from airflow_provider_neo.connection import NeoConnectionSettings
+from airflow_provider_neo.endpoints import Endpoint
+from airflow_provider_neo.records import PointsAllocation, PointsAwardedSummary, decode_records
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R", bound=msgspec.Struct)
+TOKEN_PATH = "/v3/oauth/token/generate"
+
+
+@dataclass(frozen=True)
+class Send:
+    method: str
+    url: str
+    headers: dict[str, str] = field(repr=False)
+    json_body: Any = field(default=None, repr=False)  # the OAuth key and secret travel here
+    authenticated: bool = True  # the driver adds Basic or OAuth credentials
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RenewToken:
+    """Drop the cached OAuth token: the next authenticated request fetches a new one."""
+
+
+@dataclass(frozen=True)
+class Received:
+    status: int
+    headers: Mapping[str, str]  # case-insensitive, as requests and httpx give them
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The request got no complete answer: refused, timed out, or dropped mid-response."""
+
+    description: str
+
+
+Action = Send | Sleep | RenewToken
+Reply = Received | Failed | None
+Exchange = Generator[Action, Reply, T]
+
+
+@dataclass(frozen=True)
+class _Retry:
+    error: NeoError
+    retry_after: float | None = None
+
+
+class RequestStats:
+    """Counts kept across threads: requests, statuses, retries, duplicates dropped, tokens."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.retries = 0
+        self.duplicates_dropped = 0
+        self.tokens_fetched = 0
+        self.statuses: Counter[str] = Counter()
+
+    def record(self, reply: Reply) -> None:
+        with self._lock:
+            self.requests += 1
+            status = str(reply.status) if isinstance(reply, Received) else "failed"
+            self.statuses[status] += 1
+
+    def add(self, *, retries: int = 0, duplicates: int = 0, tokens: int = 0) -> None:
+        with self._lock:
+            self.retries += retries
+            self.duplicates_dropped += duplicates
+            self.tokens_fetched += tokens
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "retries": self.retries,
+                "duplicates_dropped": self.duplicates_dropped,
+                "tokens_fetched": self.tokens_fetched,
+                "statuses": dict(self.statuses),
+            }
+
+
+def _neo_message(body: bytes) -> str | None:
+    """The first message of a Capillary-style error body, if the body is one."""
+    try:
+        data = json.loads(body)
+        message = data["errors"][0]["message"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return message if isinstance(message, str) else None
+
+
+class NeoExchange:
+    def __init__(
+        self,
+        settings: NeoConnectionSettings,
+        *,
+        limiter: RateLimiter,
+        stats: RequestStats,
+        backoff: Backoff,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.limiter = limiter
+        self.stats = stats
+        self.backoff = backoff
+        self.rng = rng or random.Random()
+        self._secrets = settings.secrets()
+
+    def add_secret(self, secret: str) -> None:
+        self._secrets.append(secret)
+
+    # --- public exchanges ------------------------------------------------------------------
+
+    def call(self, endpoint: Endpoint[R], query: Mapping[str, str]) -> Exchange[list[R]]:
+        """One request to `endpoint`, retried as needed, decoded into its records."""
+        url = self.settings.url(endpoint, query)
+
+        def send(request_id: str) -> Send:
+            return Send("GET", url, self.settings.neo_headers(request_id))
+
+        def interpret(reply: Received, request_id: str) -> list[R] | _Retry:
+            return self._interpret(endpoint, reply, request_id)
+
+        return (yield from self._with_retries(endpoint.path, send, interpret, renewable=True))
+
+    def all_pages(
+        self, endpoint: Endpoint[PointsAllocation], query: Mapping[str, str]
+    ) -> Exchange[list[PointsAllocation]]:
+        """Every page of `endpoint` for `query`: until a short page, de-duplicated by id."""
+        assert endpoint.paged, f"{endpoint.path} does not page"
+        size = self.settings.page_size
+        rows: list[PointsAllocation] = []
+        seen: set[int] = set()
+        previous: list[int] | None = None
+        for page in itertools.count(1):
+            if page > self.settings.max_pages:
+                raise NeoProtocolError(
+                    f"Neo kept paging past max_pages={self.settings.max_pages}; stopped",
+                    endpoint=endpoint.path,
+                )
+            records = yield from self.call(
+                endpoint, {**query, "page": str(page), "count": str(size)}
+            )
+            ids = [record.id for record in records]
+            if ids and ids == previous:
+                raise NeoProtocolError(
+                    f"Neo answered page {page} with the same rows as page {page - 1}; stopped"
+                    " to avoid paging forever",
+                    endpoint=endpoint.path,
+                )
+            previous = ids
+            fresh = [r for r, id_ in zip(records, ids, strict=True) if id_ not in seen]
+            seen.update(ids)
+            if len(fresh) < len(records):
+                self.stats.add(duplicates=len(records) - len(fresh))
+            rows += fresh
+            if len(records) < size:
+                return rows
+        raise AssertionError("unreachable")
+
+    def token(self) -> Exchange[tuple[str, float]]:
+        """A fresh OAuth token and its ttl in seconds."""
+        settings = self.settings
+        body = {"key": settings.oauth_client_key, "secret": settings.oauth_client_secret}
+
+        def send(request_id: str) -> Send:
+            headers = {"x-cap-request-id": request_id, "Accept": "application/json"}
+            return Send("POST", settings.token_url, headers, json_body=body, authenticated=False)
+
+        token = yield from self._with_retries(
+            TOKEN_PATH, send, self._interpret_token, renewable=False
+        )
+        self.stats.add(tokens=1)
+        return token
+
+    # --- the retry loop --------------------------------------------------------------------
+
+    def _with_retries(
+        self,
+        label: str,
+        send: Callable[[str], Send],
+        interpret: Callable[[Received, str], T | _Retry],
+        *,
+        renewable: bool,
+    ) -> Exchange[T]:
+        renewed = False
+        retries = 0
+        while True:
+            wait = self.limiter.reserve()
+            if wait > 0:
+                yield Sleep(wait)
+            request_id = uuid.uuid4().hex  # fresh per request: each one traceable at Capillary
+            reply = yield send(request_id)
+            self.stats.record(reply)
+            if isinstance(reply, Failed):
+                outcome: T | _Retry = _Retry(
+                    NeoConnectionError(
+                        f"No complete answer from Neo: {excerpt(reply.description, self._secrets)}",
+                        endpoint=label,
+                        request_id=request_id,
+                    )
+                )
+            elif reply is None:
+                raise AssertionError("the driver must answer a Send with Received or Failed")
+            else:
+                try:
+                    outcome = interpret(reply, request_id)
+                except NeoAuthError:
+                    if renewable and self.settings.auth_type == "oauth" and not renewed:
+                        renewed = True
+                        log.info("Neo refused the OAuth token (%s); fetching a new one", label)
+                        yield RenewToken()
+                        continue
+                    raise
+            if not isinstance(outcome, _Retry):
+                return outcome
+            retries += 1
+            error = outcome.error
+            if retries > self.backoff.max_retries:
+                raise type(error)(
+                    f"{error.reason} (gave up after {retries} attempts)",
+                    endpoint=error.endpoint,
+                    status=error.status,
+                    request_id=error.request_id,
+                    body_excerpt=error.body_excerpt,
+                )
+            retry_after = outcome.retry_after
+            if retry_after is not None and retry_after > self.backoff.max_retry_after_seconds:
+                raise NeoRateLimitedError(
+                    f"Neo asked to wait {retry_after:.0f} s, more than the"
+                    f" {self.backoff.max_retry_after_seconds:.0f} s this hook waits",
+                    endpoint=label,
+                    status=error.status,
+                    request_id=error.request_id,
+                )
+            delay = self.backoff.delay(retries, retry_after, self.rng)
+            if retry_after is not None:
+                self.limiter.pause(delay)
+            self.stats.add(retries=1)
+            log.warning(
+                "Neo %s: %s; retry %d of %d in %.2f s (x-cap-request-id %s)",
+                label, error.reason, retries, self.backoff.max_retries, delay, error.request_id,
+            )  # fmt: skip
+            yield Sleep(delay)
+
+    # --- reading answers -------------------------------------------------------------------
+
+    def _error(self, endpoint: str, reply: Received, request_id: str) -> NeoError:
+        status = reply.status
+        message = _neo_message(reply.body)
+        said = f": {message}" if message else ""
+        details = {
+            "endpoint": endpoint,
+            "status": status,
+            "request_id": request_id,
+            "body_excerpt": excerpt(reply.body, self._secrets),
+        }
+        if status == 400:
+            return NeoBadRequestError(f"Neo rejected the request{said}", **details)  # type: ignore[arg-type]
+        if status in (401, 403):
+            return NeoAuthError(f"Neo refused the credentials{said}", **details)  # type: ignore[arg-type]
+        if status == 404:
+            return NeoNotFoundError(f"Neo answered 404{said}", **details)  # type: ignore[arg-type]
+        if status == 429:
+            return NeoRateLimitedError("Neo's rate limit was hit", **details)  # type: ignore[arg-type]
+        if status >= 500:
+            return NeoServerError(f"Neo answered {status}", **details)  # type: ignore[arg-type]
+        return NeoProtocolError(f"Neo answered an unexpected {status}", **details)  # type: ignore[arg-type]
+
+    def _retryable(self, error: NeoError, reply: Received) -> _Retry:
+        return _Retry(error, parse_retry_after(reply.headers.get("retry-after")))
+
+    def _interpret(
+        self, endpoint: Endpoint[R], reply: Received, request_id: str
+    ) -> list[R] | _Retry:
+        if reply.status == 200:
+            try:
+                return decode_records(reply.body, endpoint.record)
+            except msgspec.ValidationError as exc:  # JSON, but not the documented rows
+                raise NeoProtocolError(
+                    f"Neo answered rows of an unexpected shape: {exc}",
+                    endpoint=endpoint.path,
+                    status=200,
+                    request_id=request_id,
+                    body_excerpt=excerpt(reply.body, self._secrets),
+                ) from None
+            except msgspec.DecodeError:  # cut off, or a proxy's HTML page: worth another try
+                return _Retry(
+                    NeoProtocolError(
+                        "Neo answered 200 with a body that is not JSON",
+                        endpoint=endpoint.path,
+                        status=200,
+                        request_id=request_id,
+                        body_excerpt=excerpt(reply.body, self._secrets),
+                    )
+                )
+        if reply.status == 404 and endpoint.not_found_is_empty:
+            return []
+        error = self._error(endpoint.path, reply, request_id)
+        if reply.status in RETRYABLE_STATUSES:
+            return self._retryable(error, reply)
+        raise error
+
+    def _interpret_token(self, reply: Received, request_id: str) -> tuple[str, float] | _Retry:
+        if reply.status == 200:
+            try:
+                data = json.loads(reply.body)["data"]
+                token, ttl = data["accessToken"], float(data["ttlSeconds"])
+            except (ValueError, KeyError, TypeError):
+                return _Retry(
+                    NeoProtocolError(
+                        "The OAuth token answer is not the documented JSON",
+                        endpoint=TOKEN_PATH,
+                        status=200,
+                        request_id=request_id,
+                    )
+                )
+            if not isinstance(token, str) or not token:
+                raise NeoProtocolError(
+                    "The OAuth token answer holds no token",
+                    endpoint=TOKEN_PATH,
+                    request_id=request_id,
+                )
+            self.add_secret(token)
+            return token, ttl
+        error = self._error(TOKEN_PATH, reply, request_id)
+        if reply.status in RETRYABLE_STATUSES:
+            return self._retryable(error, reply)
+        if reply.status in (400, 401, 403):
+            raise NeoAuthError(
+                "Neo refused the OAuth client key or secret",
+                endpoint=TOKEN_PATH,
+                status=reply.status,
+                request_id=request_id,
+                body_excerpt=error.body_excerpt,
+            )
+        raise error
+
+
+def drop_duplicate_ids(
+    records: Sequence[PointsAwardedSummary], stats: RequestStats
+) -> list[PointsAwardedSummary]:
+    """Rows of one answer, each id once (a batch may name a customer twice)."""
+    seen: set[int] = set()
+    unique = []
+    for record in records:
+        if record.id not in seen:
+            seen.add(record.id)
+            unique.append(record)
+    if len(unique) < len(records):
+        stats.add(duplicates=len(records) - len(unique))
+    return unique

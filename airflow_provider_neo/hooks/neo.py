@@ -1,0 +1,594 @@
+"""`NeoHook` and `NeoAsyncHook`: the provider's clients for Capillary's Neo points API.
+
+Both read the `neo` connection the same way and drive the same exchange
+(`airflow_provider_neo.client.exchange`), which holds every rule about retries, tokens, errors and
+paging. `NeoHook` performs it with one pooled `requests.Session` and a bounded thread pool;
+`NeoAsyncHook`, for triggers, with `httpx`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+import requests
+from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_neo import __version__
+from airflow_provider_neo.client.backoff import Backoff
+from airflow_provider_neo.client.batching import customer_id_stream, id_batches
+from airflow_provider_neo.client.concurrency import bounded_map
+from airflow_provider_neo.client.errors import (
+    NeoAuthError,
+    NeoBadRequestError,
+    NeoConnectionError,
+    NeoError,
+)
+from airflow_provider_neo.client.exchange import (
+    Exchange,
+    Failed,
+    NeoExchange,
+    Received,
+    RenewToken,
+    Reply,
+    RequestStats,
+    Send,
+    Sleep,
+    drop_duplicate_ids,
+)
+from airflow_provider_neo.client.ratelimit import RateLimiter
+from airflow_provider_neo.client.tokens import TokenCache
+from airflow_provider_neo.connection import (
+    CONN_TYPE,
+    CONNECTION_FIELDS,
+    DEFAULT_CONN_ID,
+    HOOK_NAME,
+    UI_FIELD_BEHAVIOUR,
+    NeoConnectionSettings,
+)
+from airflow_provider_neo.endpoints import (
+    EVENT_ALLOCATIONS,
+    EXPIRED_POINTS,
+    EXPIRING_ALLOCATIONS,
+    POINTS_AWARDED,
+    Endpoint,
+    InvalidParameter,
+)
+from airflow_provider_neo.records import (
+    ExpiredPoints,
+    PointsAllocation,
+    PointsAwardedSummary,
+)
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    DateLike = dt.date | dt.datetime | str
+
+T = TypeVar("T")
+# What the iter_* methods return: a lazy stream that `close()` stops early, threads and all.
+Records = Generator[T, None, None]
+USER_AGENT = f"airflow-provider-neo/{__version__}"
+CONNECTION_TEST_QUERY = {
+    "entity_id": "airflow-connection-test",
+    "customer_id": "1",
+    "event_type_id": "15",
+    "page": "1",
+    "count": "1",
+}
+# Transport failures worth another try; anything else from requests is a bug to surface.
+_REQUESTS_FAILURES = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+def _query(endpoint: Endpoint[Any], arguments: dict[str, tuple[str, Any]]) -> dict[str, str]:
+    """Validate a call's arguments against `endpoint`, naming the caller's argument on error.
+
+    `arguments` maps each query parameter to (the argument it came from, its value).
+    """
+    try:
+        return endpoint.build_query({param: value for param, (_, value) in arguments.items()})
+    except InvalidParameter as exc:
+        names = {param: argument for param, (argument, _) in arguments.items()}
+        reason = exc.reason
+        for param, argument in names.items():
+            reason = re.sub(rf"\b{param}\b", argument, reason)
+        raise InvalidParameter(names.get(exc.parameter, exc.parameter), reason) from None
+
+
+class NeoHook(BaseHook):
+    """Reads Capillary Neo's loyalty-points endpoints.
+
+    :param neo_conn_id: the `neo` connection (host, auth, scope, time zone, limits).
+    :param overrides: connection extra fields to override for this hook, e.g.
+        ``max_concurrency=16`` or ``requests_per_minute=90``; checked like the connection.
+
+    Every ``iter_*`` method checks its arguments before any request (a ``ValueError`` names
+    the argument), then yields typed records lazily, across every page and customer.
+    """
+
+    conn_name_attr = "neo_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = HOOK_NAME
+
+    def __init__(self, neo_conn_id: str = DEFAULT_CONN_ID, **overrides: Any) -> None:
+        super().__init__()
+        self.neo_conn_id = neo_conn_id
+        self.overrides = overrides
+        self._settings: NeoConnectionSettings | None = None
+        self._session: requests.Session | None = None
+        self.stats = RequestStats()
+
+    # --- Airflow's connection form (3.1; 3.2+ reads the declarative fields instead) ---------
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        from wtforms import BooleanField, IntegerField, PasswordField, StringField
+
+        widgets: dict[str, Any] = {}
+        for f in CONNECTION_FIELDS:
+            if f.secret:
+                widget_class: Any = PasswordField
+            else:
+                widget_class = {"boolean": BooleanField, "integer": IntegerField}.get(
+                    f.type, StringField
+                )
+            widgets[f.name] = widget_class(f.label, description=f.description, default=f.default)
+        return widgets
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return UI_FIELD_BEHAVIOUR
+
+    # --- settings and plumbing -------------------------------------------------------------
+
+    def _load_settings(self, conn: Any) -> NeoConnectionSettings:
+        settings = NeoConnectionSettings.from_connection(conn, self.overrides)
+        for secret in settings.secrets():
+            mask_secret(secret)
+        self._settings = settings
+        self._limiter = RateLimiter(settings.requests_per_minute)
+        self._tokens = TokenCache()
+        self._exchange = self._new_exchange(settings.max_retries)
+        return settings
+
+    def _new_exchange(self, max_retries: int) -> NeoExchange:
+        settings = self.settings
+        backoff = Backoff(
+            max_retries=max_retries,
+            base_seconds=settings.backoff_base_seconds,
+            max_seconds=settings.backoff_max_seconds,
+        )
+        return NeoExchange(settings, limiter=self._limiter, stats=self.stats, backoff=backoff)
+
+    @property
+    def settings(self) -> NeoConnectionSettings:
+        if self._settings is None:
+            self._load_settings(self.get_connection(self.neo_conn_id))
+        assert self._settings is not None
+        return self._settings
+
+    @property
+    def exchange(self) -> NeoExchange:
+        self.settings  # noqa: B018 - loads the connection on first use
+        return self._exchange
+
+    def get_conn(self) -> requests.Session:
+        """The hook's one pooled session, sized to its concurrency."""
+        if self._session is None:
+            session = requests.Session()
+            size = self.settings.max_concurrency
+            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=size, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            session.headers["User-Agent"] = USER_AGENT
+            self._session = session
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> NeoHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- driving an exchange with requests --------------------------------------------------
+
+    def _drive(self, exchange: Exchange[T]) -> T:
+        reply: Reply = None
+        token: str | None = None  # the OAuth token the last request carried
+        try:
+            while True:
+                action = exchange.send(reply)
+                if isinstance(action, Sleep):
+                    time.sleep(action.seconds)
+                    reply = None
+                elif isinstance(action, RenewToken):
+                    self._tokens.invalidate(token)
+                    reply = None
+                else:
+                    headers = dict(action.headers)
+                    if action.authenticated:
+                        token = self._authenticate(headers)
+                    reply = self._send(action, headers)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    def _authenticate(self, headers: dict[str, str]) -> str | None:
+        """Add Basic or OAuth credentials to `headers`; returns the OAuth token used, if any."""
+        if self.settings.auth_type == "basic":
+            headers["Authorization"] = self.settings.basic_authorization()
+            return None
+        token = self._token()
+        headers["X-CAP-API-OAUTH-TOKEN"] = token
+        return token
+
+    def _send(self, action: Send, headers: dict[str, str]) -> Received | Failed:
+        try:
+            response = self.get_conn().request(
+                action.method,
+                action.url,
+                headers=headers,
+                json=action.json_body,
+                timeout=self.settings.timeout,
+                verify=self.settings.verify_tls,
+            )
+        except _REQUESTS_FAILURES as exc:
+            return Failed(f"{type(exc).__name__}: {exc}")
+        return Received(response.status_code, response.headers, response.content)
+
+    def _token(self) -> str:
+        token = self._tokens.current()
+        if token is not None:
+            return token
+        with self._tokens.fetch_lock:  # one fetch, shared by every thread waiting here
+            cached = self._tokens.current()
+            if cached is not None:
+                return cached
+            fresh, ttl = self._drive(self.exchange.token())
+            mask_secret(fresh)
+            self._tokens.store(fresh, ttl)
+            return fresh
+
+    def _stream(self, fetch: Callable[[Any], list[T]], items: Iterable[Any]) -> Records[T]:
+        """Yield the records of `fetch(item)` for every item, items fetched concurrently."""
+        for records in bounded_map(fetch, items, self.settings.max_concurrency):
+            yield from records
+
+    # --- the queries, checked before any request --------------------------------------------
+
+    def _points_awarded_queries(
+        self,
+        customer_ids: Any,
+        *,
+        program_id: int,
+        point_category_id: int,
+        expiry_start: DateLike,
+        expiry_end: DateLike,
+        status: str,
+        org_id: int | None,
+    ) -> Iterator[dict[str, str]]:
+        """One paIds query per batch of customers, bounded by URL length and id count."""
+        template = _query(
+            POINTS_AWARDED,
+            {
+                "program_id": ("program_id", program_id),
+                "point_category_id": ("point_category_id", point_category_id),
+                "start_expiry_date": ("expiry_start", expiry_start),
+                "end_expiry_date": ("expiry_end", expiry_end),
+                "status": ("status", status),
+                "org_id": ("org_id", org_id),
+                "entity_id": ("customer_ids", [1]),
+            },
+        )
+        settings = self.settings
+        unused = settings.max_url_length - len(
+            settings.url(POINTS_AWARDED, {**template, "entity_id": ""})
+        )
+        if unused < 32:
+            raise ValueError(f"max_url_length: {settings.max_url_length} leaves no room for ids")
+        batches = id_batches(
+            customer_id_stream(customer_ids),
+            max_ids=settings.max_ids_per_request,
+            max_chars=unused,
+        )
+        return ({**template, "entity_id": ",".join(map(str, batch))} for batch in batches)
+
+    @staticmethod
+    def _expiring_query(
+        customer: tuple[str, Any],
+        *,
+        program_id: int,
+        point_category_id: int,
+        expiry_start: DateLike,
+        expiry_end: DateLike,
+    ) -> dict[str, str]:
+        """A dateRange query; `customer` is (the caller's argument name, its value)."""
+        return _query(
+            EXPIRING_ALLOCATIONS,
+            {
+                "program_id": ("program_id", program_id),
+                "point_category_id": ("point_category_id", point_category_id),
+                "expiry_date_start": ("expiry_start", expiry_start),
+                "expiry_date_end": ("expiry_end", expiry_end),
+                "entity_id": customer,
+            },
+        )
+
+    @staticmethod
+    def _event_query(
+        customer_id: int | str, entity_id: str, event_type: int | str
+    ) -> dict[str, str]:
+        return _query(
+            EVENT_ALLOCATIONS,
+            {
+                "entity_id": ("entity_id", entity_id),
+                "customer_id": ("customer_id", customer_id),
+                "event_type_id": ("event_type", event_type),
+            },
+        )
+
+    # --- the endpoints ----------------------------------------------------------------------
+
+    def iter_points_awarded(
+        self,
+        customer_ids: int | str | Iterable[int | str],
+        *,
+        program_id: int,
+        point_category_id: int,
+        expiry_start: DateLike,
+        expiry_end: DateLike,
+        status: str = "AVAILABLE",
+        org_id: int | None = None,
+    ) -> Records[PointsAwardedSummary]:
+        """paIds: many customers per request, batched by URL length and id count."""
+        queries = self._points_awarded_queries(
+            customer_ids,
+            program_id=program_id,
+            point_category_id=point_category_id,
+            expiry_start=expiry_start,
+            expiry_end=expiry_end,
+            status=status,
+            org_id=org_id,
+        )
+
+        def fetch(query: dict[str, str]) -> list[PointsAwardedSummary]:
+            records = self._drive(self.exchange.call(POINTS_AWARDED, query))
+            return drop_duplicate_ids(records, self.stats)
+
+        return self._stream(fetch, queries)
+
+    def iter_expiring_allocations(
+        self,
+        customer_ids: int | str | Iterable[int | str],
+        *,
+        program_id: int,
+        point_category_id: int,
+        expiry_start: DateLike,
+        expiry_end: DateLike,
+    ) -> Records[PointsAllocation]:
+        """dateRange (or its path override): each customer's pages, customers concurrently."""
+        template = self._expiring_query(
+            ("customer_ids", 1),
+            program_id=program_id,
+            point_category_id=point_category_id,
+            expiry_start=expiry_start,
+            expiry_end=expiry_end,
+        )
+
+        def fetch(customer_id: int) -> list[PointsAllocation]:
+            query = {**template, "entity_id": str(customer_id)}
+            return self._drive(self.exchange.all_pages(EXPIRING_ALLOCATIONS, query))
+
+        return self._stream(fetch, customer_id_stream(customer_ids))
+
+    def iter_event_allocations(
+        self, *, customer_id: int | str, entity_id: str, event_type: int | str
+    ) -> Records[PointsAllocation]:
+        """event: the allocations one event gave one customer, every page."""
+        query = self._event_query(customer_id, entity_id, event_type)
+
+        def fetch(_: None) -> list[PointsAllocation]:
+            return self._drive(self.exchange.all_pages(EVENT_ALLOCATIONS, query))
+
+        return self._stream(fetch, [None])
+
+    def iter_expired_points(
+        self, customer_ids: int | str | Iterable[int | str], *, year: int | str
+    ) -> Records[ExpiredPoints]:
+        """expiredPoints: each customer's points expired in `year`; a 404 yields nothing."""
+        template = _query(
+            EXPIRED_POINTS,
+            {"customer_id": ("customer_ids", 1), "year": ("year", year)},
+        )
+
+        def fetch(customer_id: int) -> list[ExpiredPoints]:
+            query = {**template, "customer_id": str(customer_id)}
+            return self._drive(self.exchange.call(EXPIRED_POINTS, query))
+
+        return self._stream(fetch, customer_id_stream(customer_ids))
+
+    def test_connection(self) -> tuple[bool, str]:
+        """A harmless GET (an event that does not exist) that proves host, auth and scope."""
+        try:
+            settings = self.settings
+            exchange = self._new_exchange(max_retries=1)
+        except ValueError as exc:
+            return False, f"The connection is not valid: {exc}"
+        where = f"Neo at {settings.base_url}"
+        try:
+            self._drive(exchange.call(EVENT_ALLOCATIONS, CONNECTION_TEST_QUERY))
+        except NeoConnectionError as exc:
+            return False, f"Cannot reach {where}: {exc.reason}"
+        except NeoAuthError as exc:
+            what = (
+                "username and password" if settings.auth_type == "basic" else "OAuth key and secret"
+            )
+            return False, f"{where} refused the credentials: check the {what} ({exc.reason})"
+        except NeoBadRequestError as exc:
+            if "x-cap-neo-dag-scope" in exc.reason:
+                return False, f"{where} refused the scope {settings.scope!r}: {exc.reason}"
+            return False, f"{where} rejected the test request: {exc.reason}"
+        except NeoError as exc:
+            return False, f"{where} answered unexpectedly: {exc}"
+        finally:
+            self.close()
+        return True, f"Connected to {where} ({settings.auth_type} auth, scope {settings.scope})"
+
+
+class NeoAsyncHook(NeoHook):
+    """The same client for triggers: non-blocking, over httpx. Use it as an async context manager
+    (or call `aclose`) so its connection pool is released."""
+
+    def __init__(self, neo_conn_id: str = DEFAULT_CONN_ID, **overrides: Any) -> None:
+        super().__init__(neo_conn_id, **overrides)
+        self._client: httpx.AsyncClient | None = None
+        self._token_lock: asyncio.Lock | None = None
+
+    async def aload(self) -> NeoConnectionSettings:
+        """Load the connection without blocking the event loop."""
+        if self._settings is None:
+            self._load_settings(await self.aget_connection(self.neo_conn_id))
+        return self.settings
+
+    def _client_for_loop(self) -> httpx.AsyncClient:
+        if self._client is None:
+            settings = self.settings
+            self._client = httpx.AsyncClient(
+                verify=settings.verify_tls,
+                timeout=settings.timeout,
+                limits=httpx.Limits(max_connections=settings.max_concurrency),
+                headers={"User-Agent": USER_AGENT},
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __aenter__(self) -> NeoAsyncHook:
+        await self.aload()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _adrive(self, exchange: Exchange[T]) -> T:
+        reply: Reply = None
+        token: str | None = None  # the OAuth token the last request carried
+        try:
+            while True:
+                action = exchange.send(reply)
+                if isinstance(action, Sleep):
+                    await asyncio.sleep(action.seconds)
+                    reply = None
+                elif isinstance(action, RenewToken):
+                    self._tokens.invalidate(token)
+                    reply = None
+                else:
+                    headers = dict(action.headers)
+                    if action.authenticated:
+                        if self.settings.auth_type == "basic":
+                            headers["Authorization"] = self.settings.basic_authorization()
+                        else:
+                            token = await self._atoken()
+                            headers["X-CAP-API-OAUTH-TOKEN"] = token
+                    reply = await self._asend(action, headers)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    async def _asend(self, action: Send, headers: dict[str, str]) -> Received | Failed:
+        try:
+            response = await self._client_for_loop().request(
+                action.method, action.url, headers=headers, json=action.json_body
+            )
+        except httpx.TransportError as exc:
+            return Failed(f"{type(exc).__name__}: {exc}")
+        return Received(response.status_code, response.headers, response.content)
+
+    async def _atoken(self) -> str:
+        token = self._tokens.current()
+        if token is not None:
+            return token
+        if self._token_lock is None:
+            self._token_lock = asyncio.Lock()
+        async with self._token_lock:
+            cached = self._tokens.current()
+            if cached is not None:
+                return cached
+            fresh, ttl = await self._adrive(self.exchange.token())
+            mask_secret(fresh)
+            self._tokens.store(fresh, ttl)
+            return fresh
+
+    async def aget_event_allocations(
+        self, *, customer_id: int | str, entity_id: str, event_type: int | str
+    ) -> list[PointsAllocation]:
+        """Every allocation one event gave one customer (all pages)."""
+        await self.aload()
+        query = self._event_query(customer_id, entity_id, event_type)
+        return await self._adrive(self.exchange.all_pages(EVENT_ALLOCATIONS, query))
+
+    async def aget_expiring_allocations(
+        self,
+        customer_id: int | str,
+        *,
+        program_id: int,
+        point_category_id: int,
+        expiry_start: DateLike,
+        expiry_end: DateLike,
+    ) -> list[PointsAllocation]:
+        """One customer's allocations expiring in the window (all pages)."""
+        await self.aload()
+        query = self._expiring_query(
+            ("customer_id", customer_id),
+            program_id=program_id,
+            point_category_id=point_category_id,
+            expiry_start=expiry_start,
+            expiry_end=expiry_end,
+        )
+        return await self._adrive(self.exchange.all_pages(EXPIRING_ALLOCATIONS, query))
+
+    async def aget_points_awarded(
+        self,
+        customer_ids: int | str | Iterable[int | str],
+        *,
+        program_id: int,
+        point_category_id: int,
+        expiry_start: DateLike,
+        expiry_end: DateLike,
+        status: str = "AVAILABLE",
+        org_id: int | None = None,
+    ) -> list[PointsAwardedSummary]:
+        """paIds for a (small) set of customers, batched like the sync hook, one batch at a time."""
+        await self.aload()
+        queries = self._points_awarded_queries(
+            customer_ids,
+            program_id=program_id,
+            point_category_id=point_category_id,
+            expiry_start=expiry_start,
+            expiry_end=expiry_end,
+            status=status,
+            org_id=org_id,
+        )
+        records: list[PointsAwardedSummary] = []
+        for query in queries:
+            found = await self._adrive(self.exchange.call(POINTS_AWARDED, query))
+            records += drop_duplicate_ids(found, self.stats)
+        return records
