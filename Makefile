@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := scripts/uv
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint format simulator bench-simulator clean
+.PHONY: venv test lint format simulator bench-hook bench-simulator clean
 
 venv:
 	@$(UV) sync --frozen --quiet
@@ -26,6 +26,9 @@ simulator: venv
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
+
+bench-hook: venv
+	@$(UV) run --frozen --no-sync python benchmarks/hook_throughput.py
 
 bench-simulator: venv
 	@$(UV) run --frozen --no-sync python benchmarks/simulator_build.py $(ARGS)

@@ -285,3 +285,15 @@ def test_oauth_token_is_fetched_once_and_shared_by_all_threads(
     assert {row.id for row in rows} == _truth(simulator, customers)
     assert simulator.control("GET", "stats")["requests"]["oauth_token"] == {"200": 1}
     assert hook.stats.snapshot()["tokens_fetched"] == 1
+
+
+def test_a_range_of_customers_is_checked_by_its_ends_and_never_listed() -> None:
+    from airflow_provider_neo.client.batching import customer_id_stream
+
+    huge = range(FIRST, FIRST + 10**12)  # a list of these would not fit in memory
+    ids = customer_id_stream(huge)
+    assert list(itertools.islice(ids, 3)) == [FIRST, FIRST + 1, FIRST + 2]
+    with pytest.raises(ValueError, match=r"^customer_ids: expected a positive integer, got -1"):
+        customer_id_stream(range(-1, 10**12))
+    with pytest.raises(ValueError, match=r"^customer_ids: expected a positive integer, got 0"):
+        customer_id_stream(range(10**12, -1, -1))

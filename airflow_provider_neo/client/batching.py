@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from airflow_provider_neo.endpoints import PositiveInt
 
 
 def customer_id_stream(customer_ids: Any, argument: str = "customer_ids") -> Iterator[int]:
-    """One id, or any iterable of ids, as positive ints, lazily (a generator is never listed).
+    """One id, or any iterable of ids, as positive ints, lazily: nothing is copied into a list.
 
-    A list or tuple is checked whole before the first id is yielded, so a bad id in it fails
-    before any request; an id from a generator fails when it is reached.
+    A list, tuple or range is checked whole before the first id is yielded, so a bad id in it
+    fails before any request; an id from a generator fails when it is reached.
     """
     kind = PositiveInt()
 
@@ -26,8 +26,12 @@ def customer_id_stream(customer_ids: Any, argument: str = "customer_ids") -> Ite
         return iter([check(customer_ids)])
     if isinstance(customer_ids, (bytes, dict)) or not isinstance(customer_ids, Iterable):
         raise ValueError(f"{argument}: expected an id or an iterable of ids, got {customer_ids!r}")
-    if isinstance(customer_ids, Sequence):
-        return iter([check(value) for value in customer_ids])
+    if isinstance(customer_ids, range):
+        if customer_ids:  # every id lies between the two ends
+            check(min(customer_ids[0], customer_ids[-1]))
+    elif isinstance(customer_ids, (list, tuple)):
+        for value in customer_ids:
+            check(value)
     return (check(value) for value in customer_ids)
 
 
