@@ -42,3 +42,33 @@ def test_airflow_lists_the_provider(tmp_path: Path) -> None:
     assert json.loads(result.stdout[start:]) == [
         {"Provider": "airflow-provider-neo", "Version": version("airflow-provider-neo")}
     ]
+
+
+def test_airflow_lists_the_hook_and_triggers(tmp_path: Path) -> None:
+    airflow = Path(sys.executable).with_name("airflow")
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+
+    def listed(what: str) -> str:
+        result = subprocess.run(
+            [str(airflow), "providers", what, "--output", "json"],
+            capture_output=True, text=True, timeout=120, check=True, env=env,
+        )  # fmt: skip
+        return result.stdout
+
+    assert "airflow_provider_neo.hooks.neo.NeoHook" in listed("hooks")
+    triggers = json.loads(listed("triggers")[listed("triggers").index("[") :])
+    assert {
+        "package_name": "airflow-provider-neo",
+        "class": "airflow_provider_neo.triggers.neo",
+        "integration_name": "Capillary Neo",
+    } in triggers
+
+
+def test_every_listed_module_imports() -> None:
+    import importlib
+
+    info = get_provider_info()
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[kind]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)

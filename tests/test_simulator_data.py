@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from conftest import AS_OF, TIMEZONE, RunningSimulator
+from conftest import AS_OF, CUSTOMERS, TIMEZONE, RunningSimulator
 
 from airflow_provider_neo.endpoints import EVENT_ALLOCATIONS, EXPIRED_POINTS, EXPIRING_ALLOCATIONS
 from airflow_provider_neo.records import (
@@ -173,8 +173,8 @@ def test_customers_route_lists_customers_with_programs_and_categories(
     simulator: RunningSimulator,
 ) -> None:
     customers = simulator.control("GET", "customers")
-    generated = [c for c in customers if c["customer_id"] >= 400000001]
-    assert len(generated) == 300
+    generated = [c for c in customers if 400000001 <= c["customer_id"] < 400000001 + CUSTOMERS]
+    assert len(generated) == CUSTOMERS
     with simulator.db() as db:
         enrolments = set(
             db.execute("SELECT customer_id, program_id, point_category_id FROM enrolments")

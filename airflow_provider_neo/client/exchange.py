@@ -91,10 +91,12 @@ class _Retry:
 
 
 class RequestStats:
-    """Counts kept across threads: requests, statuses, retries, duplicates dropped, tokens."""
+    """Counts kept across threads: requests, statuses, retries, duplicates dropped, tokens, and
+    customers whose rows have all been fetched."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.customers_done = 0
         self.requests = 0
         self.retries = 0
         self.duplicates_dropped = 0
@@ -107,8 +109,11 @@ class RequestStats:
             status = str(reply.status) if isinstance(reply, Received) else "failed"
             self.statuses[status] += 1
 
-    def add(self, *, retries: int = 0, duplicates: int = 0, tokens: int = 0) -> None:
+    def add(
+        self, *, retries: int = 0, duplicates: int = 0, tokens: int = 0, customers: int = 0
+    ) -> None:
         with self._lock:
+            self.customers_done += customers
             self.retries += retries
             self.duplicates_dropped += duplicates
             self.tokens_fetched += tokens
@@ -116,6 +121,7 @@ class RequestStats:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
+                "customers_done": self.customers_done,
                 "requests": self.requests,
                 "retries": self.retries,
                 "duplicates_dropped": self.duplicates_dropped,

@@ -369,6 +369,7 @@ class NeoHook(BaseHook):
 
         def fetch(query: dict[str, str]) -> list[PointsAwardedSummary]:
             records = self._drive(self.exchange.call(POINTS_AWARDED, query))
+            self.stats.add(customers=query["entity_id"].count(",") + 1)
             return drop_duplicate_ids(records, self.stats)
 
         return self._stream(fetch, queries)
@@ -393,7 +394,9 @@ class NeoHook(BaseHook):
 
         def fetch(customer_id: int) -> list[PointsAllocation]:
             query = {**template, "entity_id": str(customer_id)}
-            return self._drive(self.exchange.all_pages(EXPIRING_ALLOCATIONS, query))
+            records = self._drive(self.exchange.all_pages(EXPIRING_ALLOCATIONS, query))
+            self.stats.add(customers=1)
+            return records
 
         return self._stream(fetch, customer_id_stream(customer_ids))
 
@@ -404,7 +407,9 @@ class NeoHook(BaseHook):
         query = self._event_query(customer_id, entity_id, event_type)
 
         def fetch(_: None) -> list[PointsAllocation]:
-            return self._drive(self.exchange.all_pages(EVENT_ALLOCATIONS, query))
+            records = self._drive(self.exchange.all_pages(EVENT_ALLOCATIONS, query))
+            self.stats.add(customers=1)
+            return records
 
         return self._stream(fetch, [None])
 
@@ -419,7 +424,9 @@ class NeoHook(BaseHook):
 
         def fetch(customer_id: int) -> list[ExpiredPoints]:
             query = {**template, "customer_id": str(customer_id)}
-            return self._drive(self.exchange.call(EXPIRED_POINTS, query))
+            records = self._drive(self.exchange.call(EXPIRED_POINTS, query))
+            self.stats.add(customers=1)
+            return records
 
         return self._stream(fetch, customer_id_stream(customer_ids))
 

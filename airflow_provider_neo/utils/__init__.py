@@ -1,0 +1,1 @@
+"""Pieces the operators and sensors share: customer sources, date windows, output, progress."""
