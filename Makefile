@@ -4,10 +4,13 @@ SHELL := /bin/bash
 UV := scripts/uv
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint format simulator bench-hook bench-simulator clean
+.PHONY: venv demo test lint format simulator bench-hook bench-simulator clean
 
 venv:
 	@$(UV) sync --frozen --quiet
+
+demo: venv
+	@$(UV) run --frozen --no-sync python -m demo.run
 
 test: venv
 	@$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
@@ -25,7 +28,7 @@ simulator: venv
 	@$(UV) run --frozen --no-sync python -m airflow_provider_neo.simulator $(ARGS)
 
 clean:
-	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .demo .pytest_cache .mypy_cache .ruff_cache
 
 bench-hook: venv
 	@$(UV) run --frozen --no-sync python benchmarks/hook_throughput.py

@@ -28,6 +28,7 @@ from airflow_provider_neo.simulator.process import SimulatorProcess
 
 # Airflow reads its home at import; keep it out of the user's ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="neo-airflow-home-"))
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 AS_OF = dt.date(2026, 11, 21)
 TIMEZONE = "Asia/Kolkata"

@@ -8,9 +8,11 @@ which the target appears whole.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from types import TracebackType
 from typing import IO, Any, Final
@@ -26,25 +28,42 @@ def _csv_value(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
+@contextlib.contextmanager
+def atomic_open(url: str) -> Iterator[IO[bytes]]:
+    """A binary file at `url` that appears only once closed without error."""
+    target = ObjectStoragePath(url)
+    temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.partial"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle = temporary.open("wb")
+    try:
+        yield handle
+    except BaseException:
+        handle.close()
+        if temporary.exists():
+            temporary.unlink()
+        raise
+    handle.close()
+    temporary.rename(target)
+
+
 class RecordSink:
     def __init__(self, url: str, output_format: str, record_type: type[msgspec.Struct]) -> None:
         if output_format not in FORMATS:
             raise ValueError(
                 f"output_format: expected one of {', '.join(FORMATS)}, got {output_format!r}"
             )
-        self.target = ObjectStoragePath(url)
-        self.temporary = self.target.parent / f".{self.target.name}.{uuid.uuid4().hex}.partial"
+        self.url = url
         self.format = output_format
         self.fields = [f.name for f in msgspec.structs.fields(record_type)]
         self.columns = [f.encode_name for f in msgspec.structs.fields(record_type)]
         self.rows = 0
+        self._file = atomic_open(url)
         self._binary: IO[bytes] | None = None
         self._csv: Any = None
         self._text: io.TextIOWrapper | None = None
 
     def __enter__(self) -> RecordSink:
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self._binary = self.temporary.open("wb")
+        self._binary = self._file.__enter__()
         if self.format == "csv":
             self._text = io.TextIOWrapper(self._binary, encoding="utf-8", newline="")
             self._csv = csv.writer(self._text)
@@ -65,10 +84,7 @@ class RecordSink:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        stream = self._text or self._binary
-        assert stream is not None
-        stream.close()
-        if exc_type is None:
-            self.temporary.rename(self.target)
-        elif self.temporary.exists():
-            self.temporary.unlink()
+        if self._text is not None:
+            self._text.flush()
+            self._text.detach()  # the binary file stays open for atomic_open to close
+        self._file.__exit__(exc_type, exc, tb)

@@ -44,7 +44,9 @@ def run_anchor(context: Mapping[str, Any]) -> dt.datetime:
 
 
 def local_day(moment: dt.datetime, timezone: str) -> dt.date:
-    return pendulum.instance(moment).in_timezone(timezone).date()
+    """The calendar day of `moment` in `timezone`, as a plain date (not pendulum's subclass)."""
+    local = pendulum.instance(moment).in_timezone(timezone)
+    return dt.date(local.year, local.month, local.day)
 
 
 def _whole(name: str, value: Any, minimum: int) -> int:

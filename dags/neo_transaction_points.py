@@ -1,0 +1,108 @@
+"""Tell a customer the points a purchase earned, once Neo has allocated them.
+
+Triggered per transaction with conf ``{"customer_id": ..., "entity_id": "<bill number>",
+"event_type": "TransactionAdd"}`` (``email`` optional: else it is looked up in the CRM extract).
+A deferrable sensor waits in the triggerer for the allocation, without holding a worker slot;
+then the rows are fetched and the customer is emailed, once (a sent-ledger keys the message by
+customer and transaction).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from airflow.providers.smtp.hooks.smtp import SmtpHook
+from airflow.sdk import ObjectStoragePath, Param, dag, task
+
+from airflow_provider_neo.operators.neo import EventPointsAllocationOperator
+from airflow_provider_neo.sensors.neo import EventPointsAllocationSensor
+
+DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
+TEMPLATES = Path(__file__).parent / "templates"
+CONF = "{{ params.%s }}"
+
+
+@dag(
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["neo", "loyalty", "example"],
+    doc_md=__doc__,
+    params={
+        "customer_id": Param(1, type="integer", minimum=1),
+        "entity_id": Param("", type="string"),
+        "event_type": Param("TransactionAdd", type=["string", "integer"]),
+        "email": Param(None, type=["null", "string"]),
+        "customers_path": Param(f"{DATA_DIR}/customers.csv", type="string"),
+        "ledger_path": Param(f"{DATA_DIR}/neo/sent-ledger.sqlite3", type="string"),
+        "from_email": Param("rewards@example.com", type="string"),
+        "smtp_conn_id": Param("smtp_default", type="string"),
+    },
+)
+def neo_transaction_points() -> None:
+    wait = EventPointsAllocationSensor(
+        task_id="wait_for_allocation",
+        customer_id=CONF % "customer_id",
+        entity_id=CONF % "entity_id",
+        event_type=CONF % "event_type",
+        deferrable=True,
+        poke_interval=5,
+        timeout=60 * 60,
+    )
+    allocation = EventPointsAllocationOperator(
+        task_id="fetch_allocation",
+        customer_id=CONF % "customer_id",
+        entity_id=CONF % "entity_id",
+        event_type=CONF % "event_type",
+    )
+
+    @task
+    def notify(rows: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+        from airflow_provider_neo.reminders import SentLedger
+
+        points = sum((Decimal(row["points_exclusive"]) for row in rows), Decimal(0))
+        customer = _crm_record(params)
+        key = f"earned:{params['customer_id']}:{params['entity_id']}"
+        ledger = SentLedger(params["ledger_path"])
+        try:
+            if ledger.sent(key):
+                return {"points": str(points), "sent": False}
+            html = (
+                jinja2.Environment(autoescape=True)
+                .from_string((TEMPLATES / "points_earned.html").read_text())
+                .render(points=f"{points.normalize():f}", entity_id=params["entity_id"], **customer)
+            )
+            with SmtpHook(params["smtp_conn_id"]) as smtp:
+                smtp.send_email_smtp(
+                    to=customer["email"],
+                    subject=f"You earned {points.normalize():f} points",
+                    html_content=html,
+                    from_email=params["from_email"],
+                    custom_headers={"X-Neo-Notification-Key": key},
+                )
+            ledger.record(key, customer_id=int(params["customer_id"]), channel="email")
+        finally:
+            ledger.close()
+        return {"points": str(points), "sent": True, "email": customer["email"]}
+
+    wait >> allocation
+    notify(allocation.output)
+
+
+def _crm_record(params: dict[str, Any]) -> dict[str, str]:
+    if params.get("email"):
+        return {"email": params["email"], "first_name": ""}
+    with ObjectStoragePath(params["customers_path"]).open("r", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if int(row["customer_id"]) == int(params["customer_id"]):
+                return {"email": row["email"], "first_name": row["first_name"]}
+    raise ValueError(f"customer_id: {params['customer_id']} is not in {params['customers_path']}")
+
+
+neo_transaction_points()

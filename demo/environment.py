@@ -1,0 +1,136 @@
+"""Everything the example DAGs need on one machine: the Neo simulator with generated data, a
+local SMTP server, the customers CSV of the brand's CRM, an Airflow home on SQLite, and the
+connections, as `make demo` and the end-to-end tests use them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from airflow_provider_neo.simulator.process import SimulatorProcess
+from demo.mailbox import Mailbox
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+DEMO_DATE = "2026-11-21"
+
+
+class DemoEnvironment:
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        customers: int = 3_000,
+        as_of: str = DEMO_DATE,
+        timezone: str = "Asia/Kolkata",
+        simulator_args: tuple[str, ...] = (),
+    ) -> None:
+        self.work_dir = work_dir
+        self.data_dir = work_dir / "data"
+        self.airflow_home = work_dir / "airflow"
+        self.timezone = timezone
+        self.simulator = SimulatorProcess(
+            [
+                "--customers", str(customers), "--as-of", as_of, "--timezone", timezone,
+                "--db", str(work_dir / "neo-simulator.sqlite3"), *simulator_args,
+            ]
+        )  # fmt: skip
+        self.mailbox = Mailbox(work_dir / "mail")
+
+    @property
+    def db_path(self) -> Path:
+        return self.work_dir / "neo-simulator.sqlite3"
+
+    @property
+    def customers_csv(self) -> Path:
+        return self.data_dir / "customers.csv"
+
+    def __enter__(self) -> DemoEnvironment:
+        for folder in (self.data_dir, self.airflow_home):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.simulator.start()
+        try:
+            self.mailbox.__enter__()
+            self._export_customers()
+            self.airflow("db", "migrate")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.mailbox.__exit__()
+        self.simulator.stop()
+
+    def _export_customers(self) -> None:
+        """The brand's CRM extract: the simulator's customers as customer_id,email,first_name."""
+        customers = requests.get(f"{self.simulator.url}/__sim/customers", timeout=60).json()
+        with self.customers_csv.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["customer_id", "email", "first_name"])
+            for customer in customers:
+                writer.writerow(
+                    [customer["customer_id"], customer["email"], customer["first_name"]]
+                )
+
+    def env(self) -> dict[str, str]:
+        neo = urlsplit(self.simulator.url)
+        return {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "AIRFLOW_HOME": str(self.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPOSITORY / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "NEO_DATA_DIR": str(self.data_dir),
+            "AIRFLOW_CONN_NEO_DEFAULT": json.dumps(
+                {
+                    "conn_type": "neo",
+                    "host": neo.hostname,
+                    "port": neo.port,
+                    "schema": "http",
+                    "login": "neo_user",
+                    "password": "neo_password",
+                    "extra": {"timezone": self.timezone, "max_concurrency": 8},
+                }
+            ),
+            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
+                {
+                    "conn_type": "smtp",
+                    "host": self.mailbox.host,
+                    "port": self.mailbox.port,
+                    "extra": {"disable_tls": True, "disable_ssl": True, "timeout": 10},
+                }
+            ),
+        }
+
+    def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "airflow"), *args],
+            env=self.env(), capture_output=True, text=True, timeout=900, check=check,
+        )  # fmt: skip
+
+    def dags_test(
+        self, dag_id: str, date: str = DEMO_DATE, conf: dict[str, Any] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        args = ["dags", "test", dag_id, date]
+        if conf:
+            args += ["--conf", json.dumps(conf)]
+        return self.airflow(*args, check=False)
+
+    def neo_requests(self) -> int:
+        stats = requests.get(f"{self.simulator.url}/__sim/stats", timeout=10).json()
+        return int(stats["total"])

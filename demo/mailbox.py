@@ -1,0 +1,79 @@
+"""A local SMTP server that stores every message it accepts as a .eml file.
+
+It can be told to refuse mail after a number of messages (`refuse_after`), as a mail server
+that goes down mid-batch would: the sender gets a 451 and its task fails, with what was
+accepted already delivered.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+class _StoreHandler:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.refuse_after: int | None = None
+        self._lock = threading.Lock()
+
+    def count(self) -> int:
+        return len(list(self.folder.glob("*.eml")))
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self._lock:
+            accepted = self.count()
+            if self.refuse_after is not None and accepted >= self.refuse_after:
+                return "451 4.3.0 Mailbox temporarily unavailable"
+            content = envelope.content if isinstance(envelope.content, bytes) else b""
+            (self.folder / f"{accepted + 1:06d}.eml").write_bytes(content)
+        return "250 OK"
+
+
+class Mailbox:
+    """``with Mailbox(folder) as box: ...`` runs the server on a free loopback port."""
+
+    def __init__(self, folder: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.handler = _StoreHandler(folder)
+        self.controller = Controller(self.handler, hostname=host, port=port or _free_port(host))
+
+    @property
+    def host(self) -> str:
+        return str(self.controller.hostname)
+
+    @property
+    def port(self) -> int:
+        return int(self.controller.port)
+
+    def refuse_after(self, count: int | None) -> None:
+        self.handler.refuse_after = count
+
+    def messages(self) -> list[EmailMessage]:
+        return [
+            email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            for path in sorted(self.folder.glob("*.eml"))
+        ]
+
+    def __enter__(self) -> Mailbox:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.controller.stop()
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
