@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 .PHONY: venv demo test lint format simulator bench-hook bench-simulator clean
 
 venv:
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --extra celery
 
 demo: venv
 	@$(UV) run --frozen --no-sync python -m demo.run

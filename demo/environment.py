@@ -4,7 +4,6 @@ connections, as `make demo` and the end-to-end tests use them."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from airflow_provider_neo.simulator.customers_csv import export_customers
 from airflow_provider_neo.simulator.process import SimulatorProcess
 from demo.mailbox import Mailbox
 
@@ -77,14 +77,7 @@ class DemoEnvironment:
 
     def _export_customers(self) -> None:
         """The brand's CRM extract: the simulator's customers as customer_id,email,first_name."""
-        customers = requests.get(f"{self.simulator.url}/__sim/customers", timeout=60).json()
-        with self.customers_csv.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["customer_id", "email", "first_name"])
-            for customer in customers:
-                writer.writerow(
-                    [customer["customer_id"], customer["email"], customer["first_name"]]
-                )
+        export_customers(self.simulator.url, self.customers_csv)
 
     def env(self) -> dict[str, str]:
         neo = urlsplit(self.simulator.url)

@@ -7,6 +7,7 @@ accepted already delivered.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
@@ -22,10 +23,19 @@ class _StoreHandler:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.refuse_after: int | None = None
+        self.recipient_delay = 0.0  # seconds each RCPT waits: a slow server, before any DATA
         self._lock = threading.Lock()
 
     def count(self) -> int:
         return len(list(self.folder.glob("*.eml")))
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.recipient_delay:
+            await asyncio.sleep(self.recipient_delay)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self._lock:
@@ -56,6 +66,10 @@ class Mailbox:
 
     def refuse_after(self, count: int | None) -> None:
         self.handler.refuse_after = count
+
+    def slow_down(self, seconds: float) -> None:
+        """Hold each recipient this long before taking the message (nothing is stored yet)."""
+        self.handler.recipient_delay = seconds
 
     def messages(self) -> list[EmailMessage]:
         return [

@@ -473,10 +473,13 @@ class NeoAsyncHook(NeoHook):
             self._load_settings(await self.aget_connection(self.neo_conn_id))
         return self.settings
 
-    def _client_for_loop(self) -> httpx.AsyncClient:
+    async def _aclient(self) -> httpx.AsyncClient:
         if self._client is None:
             settings = self.settings
-            self._client = httpx.AsyncClient(
+            # Building the client loads the TLS certificates, which would block a triggerer's
+            # event loop for a noticeable time; do it in a thread.
+            self._client = await asyncio.to_thread(
+                httpx.AsyncClient,
                 verify=settings.verify_tls,
                 timeout=settings.timeout,
                 limits=httpx.Limits(max_connections=settings.max_concurrency),
@@ -522,7 +525,8 @@ class NeoAsyncHook(NeoHook):
 
     async def _asend(self, action: Send, headers: dict[str, str]) -> Received | Failed:
         try:
-            response = await self._client_for_loop().request(
+            client = await self._aclient()
+            response = await client.request(
                 action.method, action.url, headers=headers, json=action.json_body
             )
         except httpx.TransportError as exc:
