@@ -36,8 +36,9 @@ def main() -> int:
     summary = json.loads(lines[-1].split("Expiry reminders: ", 1)[1])
     print(f"\nExpiry reminders for {DEMO_DATE} (organisation time zone {env.timezone}):")
     for lead, figures in summary["lead_times"].items():
+        days = "day " if lead == "1" else "days"
         print(
-            f"  {lead:>3} days ahead: {figures['customers']:>4} customers reminded,"
+            f"  {lead:>3} {days} ahead: {figures['customers']:>4} customers reminded,"
             f" {figures['points']} points at stake"
         )
     print(f"  customers checked: {summary['customers_checked']}")
