@@ -375,10 +375,6 @@ class NeoConnectionSettings:
     def token_url(self) -> str:
         return f"{self.base_url}/v3/oauth/token/generate"
 
-    @property
-    def tz(self) -> pendulum.Timezone:
-        return pendulum.timezone(self.timezone)
-
 
 def _base_url(conn: ConnectionLike) -> str:
     host = (conn.host or "").strip().rstrip("/")

@@ -60,13 +60,15 @@ def find_reminders(
     """For each lead time, the customers with at least `min_points` AVAILABLE points expiring on
     that single day (`anchor_day` + lead), summed over the programs, via batched paIds calls."""
     by_id = {customer.customer_id: customer for customer in customers}
+    ids = list(by_id)
+    programs = list(programs)  # iterated once per lead time
     reminders = []
     for lead in sorted(set(lead_days)):
         day = anchor_day + dt.timedelta(days=lead)
         points: dict[int, dict[str, Decimal]] = {}
         for program in programs:
             for row in hook.iter_points_awarded(
-                list(by_id),
+                ids,
                 program_id=program.program_id,
                 point_category_id=program.point_category_id,
                 expiry_start=day,

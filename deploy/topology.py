@@ -5,6 +5,7 @@ environment and commands the compose file declares (`deploy.compose`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -181,8 +182,6 @@ class LocalTopology:
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "deploy.identity.hostname",
             "NEO_WORKER_NAME": worker or "",
         }
-        if worker:
-            environment["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = "2"
         return environment
 
     def airflow(
@@ -210,8 +209,6 @@ class LocalTopology:
         """Airflow's REST API, as an external system calls it (a token from /auth/token)."""
         if not self._token:
             passwords = self.work_dir / "airflow" / "simple_auth_manager_passwords.json.generated"
-            import json
-
             password = json.loads(passwords.read_text())["admin"]
             response = requests.post(
                 f"{self.api}/auth/token",

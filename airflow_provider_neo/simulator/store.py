@@ -221,18 +221,26 @@ class NeoStore:
             self.db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", events)
             self.db.executemany(f"INSERT INTO allocations VALUES ({placeholders})", allocations)
 
-    def next_id(self, table: str, column: str, floor: int) -> int:
+    def next_id(self, table: str, column: str) -> int:
         (current,) = self.db.execute(f"SELECT MAX({column}) FROM {table}").fetchone()
-        return max(current or 0, floor) + 1
+        return (current or 0) + 1
 
     def add_allocations(
         self, new: Sequence[NewAllocation], *, org_id: int, now_ms: int
     ) -> list[PointsAllocation]:
         """Insert allocations (with their customers, enrolments and events) and return them."""
-        allocation_id = self.next_id("allocations", "id", 0)
-        event_log_id = self.next_id("events", "event_log_id", 0)
-        cps_id = self.next_id("enrolments", "cps_id", 0)
-        known = {row[0] for row in self.db.execute("SELECT customer_id FROM customers")}
+        allocation_id = self.next_id("allocations", "id")
+        event_log_id = self.next_id("events", "event_log_id")
+        cps_id = self.next_id("enrolments", "cps_id")
+        requested = json.dumps(sorted({item.customer_id for item in new}))
+        known = {
+            row[0]
+            for row in self.db.execute(
+                "SELECT customer_id FROM customers"
+                " WHERE customer_id IN (SELECT value FROM json_each(?))",
+                (requested,),
+            )
+        }
         customers, enrolments, events, allocations = [], [], [], []
         event_ids: dict[tuple[str, int, int], int] = {}
         for item in new:

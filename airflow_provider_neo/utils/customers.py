@@ -50,13 +50,11 @@ def customers_from_file(url: str, column: str = "customer_id") -> Iterator[Any]:
             raise ValueError(
                 f"customers_path: {url} has no {column!r} column (columns: {reader.fieldnames})"
             )
-        return _csv_ids(handle, reader, column, url)
+        return _csv_ids(handle, reader, column)
     return _ndjson_ids(handle, column, url)
 
 
-def _csv_ids(
-    handle: io.TextIOBase, reader: csv.DictReader[str], column: str, url: str
-) -> Iterator[Any]:
+def _csv_ids(handle: io.TextIOBase, reader: csv.DictReader[str], column: str) -> Iterator[Any]:
     with handle:
         for row in reader:
             value = (row.get(column) or "").strip()
