@@ -4,15 +4,16 @@ SHELL := /bin/bash
 UV := scripts/uv
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint format simulator bench-hook bench-simulator clean
+.PHONY: venv demo test lint format simulator bench-hook bench-simulator bench-ledger bench-budget clean
 
 venv:
-	@$(UV) sync --frozen --quiet --extra celery
+	@$(UV) sync --frozen --quiet --extra celery --extra redis
 
 demo: venv
 	@$(UV) run --frozen --no-sync python -m demo.run
 
 test: venv
+	@scripts/install-servers
 	@$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -25,13 +26,21 @@ format: venv
 	@$(UV) run --frozen --no-sync ruff check --fix .
 
 simulator: venv
-	@$(UV) run --frozen --no-sync python -m airflow_provider_neo.simulator $(ARGS)
+	@$(UV) run --frozen --no-sync neo-simulator $(ARGS)
 
 clean:
-	rm -rf .venv .tools .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .demo .test-artifacts .pytest_cache .mypy_cache .ruff_cache
 
 bench-hook: venv
 	@$(UV) run --frozen --no-sync python benchmarks/hook_throughput.py
 
 bench-simulator: venv
 	@$(UV) run --frozen --no-sync python benchmarks/simulator_build.py $(ARGS)
+
+bench-ledger: venv
+	@scripts/install-servers
+	@$(UV) run --frozen --no-sync python benchmarks/ledger_window.py $(ARGS)
+
+bench-budget: venv
+	@scripts/install-servers
+	@$(UV) run --frozen --no-sync python benchmarks/shared_budget.py $(ARGS)

@@ -23,9 +23,17 @@ from airflow_provider_neo.records import (
     PointsAllocation,
     PointsAwardedSummary,
 )
+from airflow_provider_neo.validation import whole_number
 
 MAX_PAGE_SIZE: Final = 100
 DEFAULT_PAGE_SIZE: Final = 10
+
+# What every Neo request and the OAuth sign-in share, for the client and the simulator alike.
+TOKEN_PATH: Final = "/v3/oauth/token/generate"
+SCOPE_HEADER: Final = "x-cap-neo-dag-scope"
+TEST_VARIANT_HEADER: Final = "x-cap-neo-test-variant-id"
+REQUEST_ID_HEADER: Final = "x-cap-request-id"
+OAUTH_TOKEN_HEADER: Final = "X-CAP-API-OAUTH-TOKEN"
 
 
 class InvalidParameter(ValueError):
@@ -56,22 +64,19 @@ class ParamKind:
         return str(value)
 
 
-_DIGITS = re.compile(r"[0-9]+")
-
-
-def _whole_number(value: Any) -> int | None:
-    """An int, or a string of digits, as an int; anything else (bools, floats, signs) as None."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
-        return int(value.strip())
-    return None
+# Neo's ids are signed 64-bit integers: a larger one cannot name anything.
+MAX_ID: Final = 2**63 - 1
+# The dates a points window can plausibly name; a year 999 or 9999 is a typo.
+EARLIEST_DATE: Final = dt.date(1970, 1, 1)
+LATEST_DATE: Final = dt.date(2100, 12, 31)
 
 
 def _positive_int(value: Any) -> int:
-    number = _whole_number(value)
+    number = whole_number(value)
     if number is None or number <= 0:
         raise ValueError(f"expected a positive integer, got {value!r}")
+    if number > MAX_ID:
+        raise ValueError(f"expected an id of at most 2**63-1 ({MAX_ID}), got {value!r}")
     return number
 
 
@@ -114,6 +119,15 @@ class Date(ParamKind):
     summary = "date YYYY-MM-DD"
 
     def coerce(self, value: Any) -> dt.date:
+        day = self._day(value)
+        if not EARLIEST_DATE <= day <= LATEST_DATE:
+            raise ValueError(
+                f"expected a date between {EARLIEST_DATE} and {LATEST_DATE}, got {value!r}"
+            )
+        return day
+
+    @staticmethod
+    def _day(value: Any) -> dt.date:
         if isinstance(value, dt.datetime):
             return value.date()
         if isinstance(value, dt.date):
@@ -158,7 +172,7 @@ class EventType(ParamKind):
     summary = f"event type id 1..{len(EVENT_TYPES)}"
 
     def parse(self, text: str) -> int:
-        number = _whole_number(text)
+        number = whole_number(text)
         if number is None or number not in EVENT_TYPE_NAMES:
             raise ValueError(f"expected an event type id 1..{len(EVENT_TYPES)}, got {text!r}")
         return number
@@ -170,8 +184,9 @@ class EventType(ParamKind):
             raise ValueError(f"unknown event type id {value} (valid ids: 1..{len(EVENT_TYPES)})")
         if isinstance(value, str):
             text = value.strip()
-            if _DIGITS.fullmatch(text):
-                return self.coerce(int(text))
+            number = whole_number(text)
+            if number is not None:
+                return self.coerce(number)
             by_folded_name = {name.lower(): id_ for name, id_ in EVENT_TYPES.items()}
             if text.lower() in by_folded_name:
                 return by_folded_name[text.lower()]
@@ -186,6 +201,10 @@ class Year(ParamKind):
         text = str(value).strip() if isinstance(value, (int, str)) else ""
         if isinstance(value, bool) or not re.fullmatch(r"[1-9][0-9]{3}", text):
             raise ValueError(f"expected a four-digit year, got {value!r}")
+        if not EARLIEST_DATE.year <= int(text) <= LATEST_DATE.year:
+            raise ValueError(
+                f"expected a year {EARLIEST_DATE.year}..{LATEST_DATE.year}, got {value!r}"
+            )
         return int(text)
 
 
@@ -195,7 +214,7 @@ class BoundedInt(ParamKind):
         self.summary = f"integer {low}..{high}" if high else f"integer >= {low}"
 
     def coerce(self, value: Any) -> int:
-        number = _whole_number(value)
+        number = whole_number(value)
         if number is None or number < self.low or (self.high is not None and number > self.high):
             raise ValueError(f"expected an {self.summary}, got {value!r}")
         return number

@@ -26,6 +26,8 @@ Status = Literal[
 STATUSES: Final[tuple[str, ...]] = Status.__args__  # type: ignore[attr-defined]
 
 _ZERO = Decimal(0)
+# The largest amount Neo's warehouse column, decimal(15,3), can hold.
+MAX_POINTS: Final = Decimal("999999999999.999")
 
 
 def remaining_points(
@@ -51,6 +53,22 @@ def remaining_points(
 def epoch_ms_to_datetime(epoch_ms: int) -> dt.datetime:
     """An epoch-milliseconds timestamp as an aware UTC datetime."""
     return dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.timezone.utc)
+
+
+def check_amounts(record: msgspec.Struct, row: str) -> None:
+    """Every point amount of `record` is a finite number, not negative; `row` names the row.
+
+    msgspec reads "NaN", "Infinity" and negative numbers into a `Decimal` without complaint; Neo
+    never means them, and they would poison every total downstream. Called from the records'
+    `__post_init__`, so msgspec reports the error as a ValidationError at the row's position.
+    """
+    for name in _AMOUNT_FIELDS[type(record)]:
+        value: Decimal = getattr(record, name)
+        if not value.is_finite() or value < 0 or value > MAX_POINTS:
+            raise ValueError(
+                f"{name} is {value} in the row with {row}: points must be finite, not negative"
+                f" and at most {MAX_POINTS}"
+            )
 
 
 class PointsAllocation(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +102,9 @@ class PointsAllocation(msgspec.Struct, frozen=True, kw_only=True):
     points_exclusive: Decimal
     status: Status
 
+    def __post_init__(self) -> None:
+        check_amounts(self, f"id={self.id}")
+
     @property
     def remaining_points(self) -> Decimal:
         return remaining_points(
@@ -115,6 +136,9 @@ class PointsAwardedSummary(msgspec.Struct, frozen=True, kw_only=True):
     points_exclusive: Decimal
     expired_exclusive_value: Decimal
 
+    def __post_init__(self) -> None:
+        check_amounts(self, f"id={self.id}")
+
     def remaining_points(self, status: str) -> Decimal:
         """Open points, given the status the paIds query filtered on."""
         return remaining_points(
@@ -142,6 +166,10 @@ class ExpiredPoints(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     program_id: int
     points: Decimal
 
+    def __post_init__(self) -> None:
+        # expiredPoints rows have no id: the customer and the moment name one.
+        check_amounts(self, f"customer_id={self.customer_id} at {self.points_expiry_date}")
+
     @property
     def expired_on(self) -> dt.datetime:
         """The expiry moment as a naive datetime in the organisation's time zone."""
@@ -149,6 +177,10 @@ class ExpiredPoints(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 
 
 Record = PointsAllocation | PointsAwardedSummary | ExpiredPoints
+_AMOUNT_FIELDS: Final[dict[type[msgspec.Struct], tuple[str, ...]]] = {
+    record: tuple(f.name for f in msgspec.structs.fields(record) if f.type is Decimal)
+    for record in (PointsAllocation, PointsAwardedSummary, ExpiredPoints)
+}
 R = TypeVar("R", bound=msgspec.Struct)
 
 # One decoder per record type, built once: msgspec compiles the schema at construction.
@@ -164,8 +196,8 @@ def decode_records(payload: bytes | str, record_type: type[R]) -> list[R]:
 
 
 # Decimals go out as JSON numbers, as Neo sends them, not as strings.
-_ENCODER = msgspec.json.Encoder(decimal_format="number")
+JSON_ENCODER: Final = msgspec.json.Encoder(decimal_format="number")
 
 
 def encode_records(records: Sequence[Record]) -> bytes:
-    return _ENCODER.encode(records)
+    return JSON_ENCODER.encode(records)

@@ -13,14 +13,15 @@ import os
 import tempfile
 import time
 import tracemalloc
+from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_neo.simulator.process import SimulatorProcess
+from neo_simulator.process import SimulatorProcess
 
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="neo-bench-"))
 FIRST = 400_000_001
-ARGS = {"program_id": 2282, "point_category_id": 17383}
-WINDOW = {"expiry_start": "2026-11-21", "expiry_end": "2027-11-21"}
+ARGS: dict[str, Any] = {"program_id": 2282, "point_category_id": 17383}
+WINDOW: dict[str, Any] = {"expiry_start": "2026-11-21", "expiry_end": "2027-11-21"}
 
 
 def connect(url: str, **extra: object) -> None:
@@ -77,8 +78,10 @@ def main() -> None:
             hook = NeoHook()
             tracemalloc.start()
             samples = []
-            rows = hook.iter_expiring_allocations(range(FIRST, FIRST + customers), **ARGS, **WINDOW)
-            for count, _ in enumerate(rows, 1):
+            records = hook.iter_expiring_allocations(
+                range(FIRST, FIRST + customers), **ARGS, **WINDOW
+            )
+            for count, _ in enumerate(records, 1):
                 if count % 500 == 0:
                     samples.append(tracemalloc.get_traced_memory()[0])
             tracemalloc.stop()

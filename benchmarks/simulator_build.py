@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from airflow_provider_neo.simulator.server import SimulatorSettings, build
+from neo_simulator.server import SimulatorSettings, build
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ The year is the run's (the data interval's start year for the scheduled yearly r
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 from datetime import datetime
@@ -18,7 +17,7 @@ from typing import Any
 from airflow.sdk import ObjectStoragePath, Param, dag, task
 
 from airflow_provider_neo.operators.neo import ExpiredPointsOperator
-from airflow_provider_neo.utils.output import atomic_open
+from airflow_provider_neo.utils.output import atomic_csv
 
 DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
 YEAR = "{{ params.year or data_interval_start.year }}"
@@ -71,13 +70,9 @@ def neo_expired_points_report() -> None:
             / "reports"
             / f"expired-points-{summary['year']}-totals.csv"
         )
-        with atomic_open(url) as handle:
-            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-            writer = csv.writer(text)
-            writer.writerow(["program_id", "expired_points"])
-            writer.writerows(sorted(result["per_program"].items()))
-            writer.writerow(["all", result["expired_points"]])
-            text.detach()
+        with atomic_csv(url, ["program_id", "expired_points"]) as rows:
+            rows.writerows(sorted(result["per_program"].items()))
+            rows.writerow(["all", result["expired_points"]])
         print(f"Expired points report: {json.dumps(result)}")
         return result
 

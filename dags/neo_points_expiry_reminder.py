@@ -6,11 +6,18 @@ remind them by email; also write the day's reminder list as CSV for any engageme
 
 - Customers come from the brand's CRM extract: a CSV of ``customer_id,email,first_name`` at
   ``customers_path`` (a local file by default; any ObjectStoragePath URL works).
-- Discovery uses Neo's paIds in batches (a few requests per thousand customers), mapped over
-  customer shards so it spreads over Celery workers.
-- Delivery is idempotent: each reminder (customer, expiry day, lead time) is recorded in a
-  sent-ledger as it is sent, so a retried or re-run task never sends one twice and a crash
-  mid-batch loses none. Consecutive runs and backfills remind each allocation once per lead time.
+- The extract is split into shards. Each shard is one mapped task group, discovery (Neo's paIds
+  in batches, a few requests per thousand customers) then delivery, so shards spread over
+  Celery workers and a shard that fails does not hold back the others' reminders. ``publish``
+  runs whatever happened, writes the list of what was found (``reminders/<ds>.csv``) and the
+  run's totals (``reminders/<ds>.summary.json``) and names any failed shard; the run then ends
+  failed, so it is seen and can be re-run (a re-run sends exactly what is missing).
+- Delivery is exactly once across every runner: each reminder (customer, expiry day, lead time)
+  is claimed in a sent-ledger before it is sent and marked sent once the mail server accepted
+  it. The ledger is a SQLite file (``ledger_path``) on one machine, or a database reached by an
+  Airflow connection (``ledger_conn_id``, e.g. PostgreSQL) when workers run on several hosts.
+- Missed days are caught up: when an earlier run failed or did not run, the next run also
+  reminds the expiry days since the last day reminded completely, up to ``catch_up_days`` back.
 - The email is rendered from ``email_template`` (Jinja HTML) and ``email_subject``: replace them
   with the brand's own.
 
@@ -22,9 +29,11 @@ customers are not told twice.
 from __future__ import annotations
 
 import csv
-import io
+import datetime as dt
 import json
 import os
+import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -32,27 +41,49 @@ from typing import Any
 
 import msgspec
 from airflow.providers.smtp.hooks.smtp import SmtpHook
-from airflow.sdk import ObjectStoragePath, Param, dag, get_current_context, task
+from airflow.sdk import ObjectStoragePath, Param, dag, get_current_context, task, task_group
+from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_neo.hooks.neo import NeoHook
+from airflow_provider_neo.ledger import SentLedger
+from airflow_provider_neo.records import JSON_ENCODER
 from airflow_provider_neo.reminders import (
     ProgramCategory,
     Reminder,
     ReminderTemplate,
-    SentLedger,
     deliver,
+    expiry_days_to_remind,
     find_reminders,
     read_customers,
+    task_try_owner,
 )
-from airflow_provider_neo.utils.output import atomic_open
+from airflow_provider_neo.utils.output import atomic_csv, atomic_open, task_writer
 from airflow_provider_neo.utils.windows import local_day, run_anchor
 
 DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
 TEMPLATES = Path(__file__).parent / "templates"
+SHARD_COLUMNS = ["customer_id", "email", "first_name"]
+CSV_COLUMNS = ["customer_id", "email", "first_name", "lead_days", "expiry_date",
+               "remaining_points", "programs"]  # fmt: skip
 
 
-def _run_dir(params: dict[str, Any], ds: str) -> ObjectStoragePath:
-    return ObjectStoragePath(params["output_dir"]) / "runs" / ds
+def _run_dir(params: dict[str, Any], run_id: str) -> ObjectStoragePath:
+    """Where one run's shard files live: the output folder every worker reads."""
+    return ObjectStoragePath(params["output_dir"]) / "runs" / re.sub(r"[^\w.-]+", "_", run_id)
+
+
+def _ledger(params: dict[str, Any]) -> SentLedger:
+    return SentLedger.open(path=params["ledger_path"], conn_id=params["ledger_conn_id"])
+
+
+def _days_json(days: dict[int, list[dt.date]]) -> dict[str, list[str]]:
+    return {str(lead): [day.isoformat() for day in dates] for lead, dates in days.items()}
+
+
+def _days_from_json(days: dict[str, list[str]]) -> dict[int, list[dt.date]]:
+    return {
+        int(lead): [dt.date.fromisoformat(day) for day in dates] for lead, dates in days.items()
+    }
 
 
 @dag(
@@ -66,7 +97,11 @@ def _run_dir(params: dict[str, Any], ds: str) -> ObjectStoragePath:
         "customers_path": Param(f"{DATA_DIR}/customers.csv", type="string"),
         "output_dir": Param(f"{DATA_DIR}/neo", type="string"),
         "ledger_path": Param(f"{DATA_DIR}/neo/sent-ledger.sqlite3", type="string"),
+        # An Airflow connection to a database (e.g. PostgreSQL) shared by every worker host;
+        # when set, it is the ledger and ledger_path is not used.
+        "ledger_conn_id": Param(os.environ.get("NEO_LEDGER_CONN_ID", ""), type="string"),
         "lead_times": Param([30, 7, 1], type="array", items={"type": "integer", "minimum": 0}),
+        "catch_up_days": Param(3, type="integer", minimum=0),
         "min_points": Param(1, type="number", minimum=0),
         "programs": Param(
             [
@@ -77,6 +112,7 @@ def _run_dir(params: dict[str, Any], ds: str) -> ObjectStoragePath:
             type="array",
         ),
         "shard_size": Param(500, type="integer", minimum=1),
+        "claim_lease_seconds": Param(60, type="number", minimum=1),
         "email_template": Param(str(TEMPLATES / "expiry_reminder.html"), type="string"),
         "email_subject": Param(
             "{{ first_name }}, {{ points }} points expire on {{ expiry_date }}", type="string"
@@ -88,52 +124,68 @@ def _run_dir(params: dict[str, Any], ds: str) -> ObjectStoragePath:
 )
 def neo_points_expiry_reminder() -> None:
     @task
-    def plan_shards(params: dict[str, Any], ds: str) -> list[dict[str, Any]]:
-        """Split the CRM extract into shards, one mapped discovery task each."""
+    def expiry_days(params: dict[str, Any]) -> dict[str, list[str]]:
+        """Per lead time, the expiry days to remind: today's, and days missed since the last
+        one reminded completely."""
+        hook = NeoHook(params["neo_conn_id"])
+        ledger = _ledger(params)
+        try:
+            days = expiry_days_to_remind(
+                ledger,
+                anchor_day=local_day(run_anchor(get_current_context()), hook.settings.timezone),
+                lead_days=params["lead_times"],
+                catch_up_days=params["catch_up_days"],
+            )
+        finally:
+            ledger.close()
+        return _days_json(days)
+
+    @task
+    def split_customers(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
+        """The CRM extract split into shard files, one mapped task group each."""
+        writer = task_writer(get_current_context())
         source = ObjectStoragePath(params["customers_path"])
         shards: list[dict[str, Any]] = []
-        rows: list[dict[str, str]] = []
+        rows: list[list[str]] = []
 
         def flush() -> None:
-            url = str(_run_dir(params, ds) / "shards" / f"shard-{len(shards):05d}.csv")
-            with atomic_open(url) as handle:
-                text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-                writer = csv.DictWriter(text, fieldnames=["customer_id", "email", "first_name"])
-                writer.writeheader()
-                writer.writerows(rows)
-                text.detach()
+            url = str(_run_dir(params, run_id) / "shards" / f"shard-{len(shards):05d}.csv")
+            with atomic_csv(url, SHARD_COLUMNS, writer=writer) as shard_file:
+                shard_file.writerows(rows)
             shards.append({"index": len(shards), "path": url, "customers": len(rows)})
             rows.clear()
 
         with source.open("r", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
-                rows.append({key: row[key] for key in ("customer_id", "email", "first_name")})
+                rows.append([row[column] for column in SHARD_COLUMNS])
                 if len(rows) == params["shard_size"]:
                     flush()
         if rows:
             flush()
         return shards
 
-    @task
-    def find(shard: dict[str, Any], params: dict[str, Any], ds: str) -> dict[str, Any]:
-        """The reminders of one shard, for every lead time, written as NDJSON."""
+    # Neo may be briefly down or rate-limited: retries back off exponentially from
+    # [core] default_task_retry_delay (300 s unless the deployment sets it), which outlasts a
+    # rate-limit window.
+    @task(retries=3, retry_exponential_backoff=True)
+    def find(
+        shard: dict[str, Any], days: dict[str, list[str]], params: dict[str, Any], run_id: str
+    ) -> dict[str, Any]:
+        """The reminders of one shard, for every lead time and expiry day, written as NDJSON."""
         with ObjectStoragePath(shard["path"]).open("r", encoding="utf-8") as handle:
             customers = list(read_customers(csv.DictReader(handle)))
         hook = NeoHook(params["neo_conn_id"])
-        anchor = local_day(run_anchor(get_current_context()), hook.settings.timezone)
         reminders = find_reminders(
             hook,
             customers,
             programs=[msgspec.convert(p, ProgramCategory) for p in params["programs"]],
-            lead_days=params["lead_times"],
-            anchor_day=anchor,
+            expiry_days=_days_from_json(days),
             min_points=Decimal(str(params["min_points"])),
         )
-        url = str(_run_dir(params, ds) / "reminders" / f"shard-{shard['index']:05d}.ndjson")
-        encoder = msgspec.json.Encoder(decimal_format="number")
-        with atomic_open(url) as handle:
+        url = str(_run_dir(params, run_id) / "reminders" / f"shard-{shard['index']:05d}.ndjson")
+        with atomic_open(url, writer=task_writer(get_current_context())) as handle:
             for reminder in reminders:
-                handle.write(encoder.encode(reminder) + b"\n")
+                handle.write(JSON_ENCODER.encode(reminder) + b"\n")
         return {
             "index": shard["index"],
             "path": url,
@@ -144,14 +196,14 @@ def neo_points_expiry_reminder() -> None:
 
     @task(retries=2, retry_delay=timedelta(seconds=5))
     def send(found: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        """Email one shard's reminders, each exactly once, whatever retries happen."""
+        """Email one shard's reminders, each exactly once, whatever retries or other runners."""
         decoder = msgspec.json.Decoder(Reminder)
         with ObjectStoragePath(found["path"]).open("rb") as handle:
             reminders = [decoder.decode(line) for line in handle if line.strip()]
         template = ReminderTemplate(
             Path(params["email_template"]).read_text(), params["email_subject"]
         )
-        ledger = SentLedger(params["ledger_path"])
+        ledger = _ledger(params)
         try:
             with SmtpHook(params["smtp_conn_id"]) as smtp:
 
@@ -165,59 +217,111 @@ def neo_points_expiry_reminder() -> None:
                         custom_headers={"X-Neo-Reminder-Key": reminder.key},
                     )
 
-                counts = deliver(reminders, ledger, email)
+                delivery = deliver(
+                    reminders,
+                    ledger,
+                    email,
+                    owner=task_try_owner(get_current_context()),
+                    lease_seconds=float(params["claim_lease_seconds"]),
+                )
         finally:
             ledger.close()
-        return {"index": found["index"], **counts}
+        return {"index": found["index"], **msgspec.to_builtins(delivery)}
 
-    @task
+    @task_group
+    def shard(shard: dict[str, Any], days: dict[str, list[str]]) -> Any:
+        """One shard, found then delivered: its own chain, failing alone."""
+        return send(find(shard, days))
+
+    @task(trigger_rule="all_done")
     def publish(
-        found: list[dict[str, Any]], sent: list[dict[str, Any]], params: dict[str, Any], ds: str
+        days: dict[str, list[str]],
+        shards: list[dict[str, Any]],
+        params: dict[str, Any],
+        ds: str,
+        run_id: str,
     ) -> dict[str, Any]:
-        """The day's reminder list as one CSV, and the run's totals."""
-        decoder = msgspec.json.Decoder(Reminder)
-        url = str(ObjectStoragePath(params["output_dir"]) / "reminders" / f"{ds}.csv")
-        per_lead: dict[int, dict[str, Any]] = {}
-        with atomic_open(url) as handle:
-            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-            writer = csv.writer(text)
-            writer.writerow(
-                ["customer_id", "email", "first_name", "lead_days", "expiry_date",
-                 "remaining_points", "programs"]
-            )  # fmt: skip
-            for shard in sorted(found, key=lambda item: item["index"]):
-                with ObjectStoragePath(shard["path"]).open("rb") as lines:
-                    for line in lines:
-                        if not line.strip():
-                            continue
-                        r = decoder.decode(line)
-                        writer.writerow(
-                            [r.customer_id, r.email, r.first_name, r.lead_days,
-                             r.expiry_date.isoformat(), str(r.remaining_points),
-                             json.dumps({k: str(v) for k, v in r.programs.items()})]
-                        )  # fmt: skip
-                        lead = per_lead.setdefault(
-                            r.lead_days, {"customers": 0, "points": Decimal(0)}
-                        )
-                        lead["customers"] += 1
-                        lead["points"] += r.remaining_points
-            text.detach()
+        """The day's reminder list as one CSV, the run's totals and which shards failed (as a
+        summary JSON file beside it, and in the log). The expiry days are recorded as reminded
+        only when every shard delivered."""
+        ti = get_current_context()["ti"]
+        found, sent, failed = [], [], []
+        for entry in shards:
+            index = entry["index"]
+            found_one = ti.xcom_pull(task_ids="shard.find", map_indexes=index)
+            sent_one = ti.xcom_pull(task_ids="shard.send", map_indexes=index)
+            if found_one:
+                found.append(found_one)
+            if sent_one:
+                sent.append(sent_one)
+            else:
+                failed.append({"shard": index, "failed_in": "send" if found_one else "find"})
+        folder = ObjectStoragePath(params["output_dir"]) / "reminders"
+        url = str(folder / f"{ds}.csv")
+        writer = task_writer(get_current_context())
+        per_lead = _write_reminder_list(url, found, writer=writer)
         summary = {
             "reminder_list": url,
+            "expiry_days": days,
             "lead_times": {
                 str(lead): {"customers": v["customers"], "points": str(v["points"])}
                 for lead, v in sorted(per_lead.items(), reverse=True)
             },
-            "customers_checked": sum(shard["customers"] for shard in found),
+            "customers_checked": sum(entry["customers"] for entry in shards),
             "neo_requests": sum(shard["requests"] for shard in found),
             "emails_sent": sum(shard["sent"] for shard in sent),
-            "already_sent": sum(shard["skipped"] for shard in sent),
+            "already_sent": sum(shard["already_sent"] for shard in sent),
+            "sent_by_another_runner": sum(shard["sent_by_another_runner"] for shard in sent),
+            "taken_over": sum(shard["taken_over"] for shard in sent),
+            "failed_shards": failed,
         }
+        # The run's result for whoever reads it next (make demo, a monitoring job), beside the
+        # list, written whole; the log line says the same for a reader of the task log.
+        with atomic_open(str(folder / f"{ds}.summary.json"), writer=writer) as handle:
+            handle.write(json.dumps(summary, indent=2).encode() + b"\n")
         print(f"Expiry reminders: {json.dumps(summary)}")
+        if failed:
+            raise AirflowException(
+                f"{len(failed)} of {len(shards)} shards failed: {failed};"
+                " the others delivered. Re-run the failed tasks (or let the next run catch up)."
+            )
+        ledger = _ledger(params)
+        try:
+            reminded = _days_from_json(days)
+            ledger.mark_days_reminded(
+                [(lead, day) for lead, dates in reminded.items() for day in dates], run_id=run_id
+            )
+        finally:
+            ledger.close()
         return summary
 
-    found = find.expand(shard=plan_shards())
-    publish(found, send.expand(found=found))
+    days = expiry_days()
+    shards = split_customers()
+    delivered = shard.partial(days=days).expand(shard=shards)
+    delivered >> publish(days, shards)
+
+
+def _write_reminder_list(
+    url: str, found: Iterable[dict[str, Any]], writer: str | None
+) -> dict[int, dict[str, Any]]:
+    decoder = msgspec.json.Decoder(Reminder)
+    per_lead: dict[int, dict[str, Any]] = {}
+    with atomic_csv(url, CSV_COLUMNS, writer=writer) as rows:
+        for shard in sorted(found, key=lambda item: item["index"]):
+            with ObjectStoragePath(shard["path"]).open("rb") as lines:
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    r = decoder.decode(line)
+                    rows.writerow(
+                        [r.customer_id, r.email, r.first_name, r.lead_days,
+                         r.expiry_date.isoformat(), str(r.remaining_points),
+                         json.dumps({k: str(v) for k, v in r.programs.items()})]
+                    )  # fmt: skip
+                    lead = per_lead.setdefault(r.lead_days, {"customers": 0, "points": Decimal(0)})
+                    lead["customers"] += 1
+                    lead["points"] += r.remaining_points
+    return per_lead
 
 
 neo_points_expiry_reminder()

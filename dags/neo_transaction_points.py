@@ -2,9 +2,10 @@
 
 Triggered per transaction with conf ``{"customer_id": ..., "entity_id": "<bill number>",
 "event_type": "TransactionAdd"}`` (``email`` optional: else it is looked up in the CRM extract).
-A deferrable sensor waits in the triggerer for the allocation, without holding a worker slot;
-then the rows are fetched and the customer is emailed, once (a sent-ledger keys the message by
-customer and transaction).
+A deferrable sensor waits in the triggerer for the allocation, without holding a worker slot,
+and hands the allocation rows it found on as its XCom; the customer is emailed the points they
+add up to, once (the reminders' sent-ledger claims the message, keyed by customer and
+transaction, before it is sent).
 """
 
 from __future__ import annotations
@@ -17,15 +18,26 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import msgspec
 from airflow.providers.smtp.hooks.smtp import SmtpHook
-from airflow.sdk import ObjectStoragePath, Param, dag, task
+from airflow.sdk import ObjectStoragePath, Param, dag, get_current_context, task
 
-from airflow_provider_neo.operators.neo import EventPointsAllocationOperator
+from airflow_provider_neo.ledger import SentLedger
+from airflow_provider_neo.reminders import deliver, task_try_owner
 from airflow_provider_neo.sensors.neo import EventPointsAllocationSensor
 
 DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
 TEMPLATES = Path(__file__).parent / "templates"
 CONF = "{{ params.%s }}"
+
+
+class PointsEarned(msgspec.Struct, frozen=True):
+    """The message, as the sent-ledger keys it: once per customer and transaction."""
+
+    key: str
+    customer_id: int
+    expiry_date: None = None
+    lead_days: int = 0
 
 
 @dag(
@@ -41,6 +53,7 @@ CONF = "{{ params.%s }}"
         "email": Param(None, type=["null", "string"]),
         "customers_path": Param(f"{DATA_DIR}/customers.csv", type="string"),
         "ledger_path": Param(f"{DATA_DIR}/neo/sent-ledger.sqlite3", type="string"),
+        "ledger_conn_id": Param(os.environ.get("NEO_LEDGER_CONN_ID", ""), type="string"),
         "from_email": Param("rewards@example.com", type="string"),
         "smtp_conn_id": Param("smtp_default", type="string"),
     },
@@ -55,44 +68,40 @@ def neo_transaction_points() -> None:
         poke_interval=5,
         timeout=60 * 60,
     )
-    allocation = EventPointsAllocationOperator(
-        task_id="fetch_allocation",
-        customer_id=CONF % "customer_id",
-        entity_id=CONF % "entity_id",
-        event_type=CONF % "event_type",
-    )
 
     @task
     def notify(rows: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
-        from airflow_provider_neo.reminders import SentLedger
-
         points = sum((Decimal(row["points_exclusive"]) for row in rows), Decimal(0))
         customer = _crm_record(params)
-        key = f"earned:{params['customer_id']}:{params['entity_id']}"
-        ledger = SentLedger(params["ledger_path"])
-        try:
-            if ledger.sent(key):
-                return {"points": str(points), "sent": False}
-            html = (
-                jinja2.Environment(autoescape=True)
-                .from_string((TEMPLATES / "points_earned.html").read_text())
-                .render(points=f"{points.normalize():f}", entity_id=params["entity_id"], **customer)
-            )
+        note = PointsEarned(
+            key=f"earned:{params['customer_id']}:{params['entity_id']}",
+            customer_id=int(params["customer_id"]),
+        )
+        html = (
+            jinja2.Environment(autoescape=True)
+            .from_string((TEMPLATES / "points_earned.html").read_text())
+            .render(points=f"{points.normalize():f}", entity_id=params["entity_id"], **customer)
+        )
+
+        def email(note: PointsEarned) -> None:
             with SmtpHook(params["smtp_conn_id"]) as smtp:
                 smtp.send_email_smtp(
                     to=customer["email"],
                     subject=f"You earned {points.normalize():f} points",
                     html_content=html,
                     from_email=params["from_email"],
-                    custom_headers={"X-Neo-Notification-Key": key},
+                    custom_headers={"X-Neo-Notification-Key": note.key},
                 )
-            ledger.record(key, customer_id=int(params["customer_id"]), channel="email")
+
+        owner = task_try_owner(get_current_context())
+        ledger = SentLedger.open(path=params["ledger_path"], conn_id=params["ledger_conn_id"])
+        try:
+            done = deliver([note], ledger, email, owner=owner)
         finally:
             ledger.close()
-        return {"points": str(points), "sent": True, "email": customer["email"]}
+        return {"points": str(points), "sent": bool(done.sent), "email": customer["email"]}
 
-    wait >> allocation
-    notify(allocation.output)
+    notify(wait.output)  # the sensor's rows: no second fetch
 
 
 def _crm_record(params: dict[str, Any]) -> dict[str, str]:

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from airflow_provider_neo.simulator.customers_csv import export_customers
-from airflow_provider_neo.simulator.process import SimulatorProcess
 from demo.mailbox import Mailbox
+from neo_simulator.customers_csv import export_customers
+from neo_simulator.process import SimulatorProcess
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEMO_DATE = "2026-11-21"
@@ -79,8 +79,22 @@ class DemoEnvironment:
         """The brand's CRM extract: the simulator's customers as customer_id,email,first_name."""
         export_customers(self.simulator.url, self.customers_csv)
 
-    def env(self) -> dict[str, str]:
+    def neo_connection(self, **extra: Any) -> str:
+        """The `neo` connection to the simulator as JSON, with `extra` added to its extras."""
         neo = urlsplit(self.simulator.url)
+        return json.dumps(
+            {
+                "conn_type": "neo",
+                "host": neo.hostname,
+                "port": neo.port,
+                "schema": "http",
+                "login": "neo_user",
+                "password": "neo_password",
+                "extra": {"timezone": self.timezone, "max_concurrency": 8, **extra},
+            }
+        )
+
+    def env(self) -> dict[str, str]:
         return {
             **os.environ,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -89,17 +103,7 @@ class DemoEnvironment:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "NEO_DATA_DIR": str(self.data_dir),
-            "AIRFLOW_CONN_NEO_DEFAULT": json.dumps(
-                {
-                    "conn_type": "neo",
-                    "host": neo.hostname,
-                    "port": neo.port,
-                    "schema": "http",
-                    "login": "neo_user",
-                    "password": "neo_password",
-                    "extra": {"timezone": self.timezone, "max_concurrency": 8},
-                }
-            ),
+            "AIRFLOW_CONN_NEO_DEFAULT": self.neo_connection(),
             "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
                 {
                     "conn_type": "smtp",
@@ -110,19 +114,34 @@ class DemoEnvironment:
             ),
         }
 
-    def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def airflow(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """An airflow command in this environment (`env` adds to or overrides its variables)."""
         return subprocess.run(
-            [str(Path(sys.executable).parent / "airflow"), *args],
-            env=self.env(), capture_output=True, text=True, timeout=900, check=check,
+            self.airflow_command(*args),
+            env={**self.env(), **(env or {})}, capture_output=True, text=True, timeout=900,
+            check=check,
         )  # fmt: skip
 
+    def airflow_command(self, *args: str) -> list[str]:
+        return [str(Path(sys.executable).parent / "airflow"), *args]
+
     def dags_test(
-        self, dag_id: str, date: str = DEMO_DATE, conf: dict[str, Any] | None = None
+        self,
+        dag_id: str,
+        date: str = DEMO_DATE,
+        conf: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        return self.airflow(*self.dags_test_args(dag_id, date, conf), check=False, env=env)
+
+    @staticmethod
+    def dags_test_args(dag_id: str, date: str, conf: dict[str, Any] | None = None) -> list[str]:
         args = ["dags", "test", dag_id, date]
         if conf:
             args += ["--conf", json.dumps(conf)]
-        return self.airflow(*args, check=False)
+        return args
 
     def neo_requests(self) -> int:
         stats = requests.get(f"{self.simulator.url}/__sim/stats", timeout=10).json()

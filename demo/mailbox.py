@@ -2,7 +2,8 @@
 
 It can be told to refuse mail after a number of messages (`refuse_after`), as a mail server
 that goes down mid-batch would: the sender gets a 451 and its task fails, with what was
-accepted already delivered.
+accepted already delivered. For tests of concurrent senders it can hold every sender until a
+number of them are connected at once (`hold_until_senders`), so that their deliveries overlap.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import email
 import email.policy
 import threading
+import time
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,9 @@ class _StoreHandler:
         self.folder = folder
         self.refuse_after: int | None = None
         self.recipient_delay = 0.0  # seconds each RCPT waits: a slow server, before any DATA
+        self.senders_to_wait_for = 0
+        self.gate_timeout = 120.0
+        self._senders: set[int] = set()
         self._lock = threading.Lock()
 
     def count(self) -> int:
@@ -32,6 +37,12 @@ class _StoreHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        if self.senders_to_wait_for:
+            self._senders.add(id(session))
+            deadline = time.monotonic() + self.gate_timeout
+            while len(self._senders) < self.senders_to_wait_for and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            self.senders_to_wait_for = 0  # open from now on
         if self.recipient_delay:
             await asyncio.sleep(self.recipient_delay)
         envelope.rcpt_tos.append(address)
@@ -71,9 +82,15 @@ class Mailbox:
         """Hold each recipient this long before taking the message (nothing is stored yet)."""
         self.handler.recipient_delay = seconds
 
+    def hold_until_senders(self, count: int, timeout: float = 120.0) -> None:
+        """Hold every recipient until `count` SMTP sessions have reached one (or `timeout`)."""
+        self.handler._senders.clear()
+        self.handler.gate_timeout = timeout
+        self.handler.senders_to_wait_for = count
+
     def messages(self) -> list[EmailMessage]:
         return [
-            email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
             for path in sorted(self.folder.glob("*.eml"))
         ]
 

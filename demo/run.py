@@ -2,7 +2,8 @@
 
 Starts the Neo simulator (3,000 generated customers) and a local SMTP server, writes the CRM
 extract, runs ``airflow dags test neo_points_expiry_reminder 2026-11-21`` on SQLite, stops the
-servers and prints what happened. Everything lands in ``.demo/`` (emails as .eml files).
+servers and prints what happened, read from the summary the run's ``publish`` task writes
+beside the reminder list. Everything lands in ``.demo/`` (emails as .eml files).
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ def main() -> int:
         (work_dir / "dags-test.log").write_text(result.stdout + result.stderr)
         neo_requests = env.neo_requests()
         emails = env.mailbox.messages()
-    lines = [line for line in result.stdout.splitlines() if "Expiry reminders: " in line]
-    if result.returncode != 0 or not lines:
+    summary_file = env.data_dir / "neo" / "reminders" / f"{DEMO_DATE}.summary.json"
+    if result.returncode != 0 or not summary_file.exists():
         print(f"The DAG run failed; its log: {work_dir / 'dags-test.log'}", file=sys.stderr)
         print((result.stdout + result.stderr)[-4000:], file=sys.stderr)
         return 1
-    summary = json.loads(lines[-1].split("Expiry reminders: ", 1)[1])
+    summary = json.loads(summary_file.read_text())
     print(f"\nExpiry reminders for {DEMO_DATE} (organisation time zone {env.timezone}):")
     for lead, figures in summary["lead_times"].items():
         days = "day " if lead == "1" else "days"
@@ -44,6 +45,7 @@ def main() -> int:
     print(f"  customers checked: {summary['customers_checked']}")
     print(f"  emails delivered:  {len(emails)} (in {env.mailbox.folder}/, one .eml each)")
     print(f"  reminder list:     {summary['reminder_list']}")
+    print(f"  run summary:       {summary_file}")
     print(f"  requests to Neo:   {neo_requests} (batched paIds calls)")
     print(f"  sent-ledger:       {env.data_dir / 'neo' / 'sent-ledger.sqlite3'}")
     print(f"  Airflow log:       {work_dir / 'dags-test.log'}")

@@ -1,18 +1,30 @@
 """Prove the compose topology without Docker (``scripts/local-topology``, run by CI).
 
-1. A baseline: ``airflow dags test neo_points_expiry_reminder`` for the demo date.
-2. The same date triggered through Airflow's REST API on the Celery topology, with one worker
-   killed (SIGKILL) while it delivers; the run must still succeed, on the other worker after
-   Airflow's retry, with emails and CSV equal to the baseline's: none lost, none twice.
-3. ``neo_transaction_points`` with its sensor deferred to the triggerer.
-Prints what it checked and exits non-zero on the first failed check. Leaves nothing running.
+1. A baseline: ``airflow dags test neo_points_expiry_reminder`` for the demo date, on a ledger
+   of its own.
+2. The same date triggered through Airflow's REST API on the Celery topology, whose workers share
+   the PostgreSQL sent-ledger. While it delivers, a second installation (``airflow dags test`` on
+   its own metadata database: another host) runs the same date against the same ledger, and one
+   worker is killed (SIGKILL). The run must still succeed, on the other worker after Airflow's
+   retry, and the emails and CSV must equal the baseline's: none lost, none twice.
+3. None of their requests was refused with a 429, although the simulator limits them to the
+   connection's budget: every process draws on one budget in Redis.
+4. ``neo_transaction_points`` with its sensor deferred to the triggerer.
+
+The check triggers every run it looks at (the topology's scheduler makes none of its own for
+the latest day), and emails are compared for the demo date's (lead time, expiry day) pairs
+only, so the check holds on any calendar day. Prints what it checked, and the
+difference when a comparison fails; exits non-zero on the first failed check. Leaves nothing
+running.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,6 +39,7 @@ from deploy.topology import WORKERS, LocalTopology
 
 REMINDER_DAG = "neo_points_expiry_reminder"
 DAY = "2026-11-21"
+LEAD_TIMES = (30, 7, 1)
 
 
 class CheckFailed(AssertionError):
@@ -39,39 +52,92 @@ def check(condition: bool, message: str) -> None:
     print(f"  ok: {message}", flush=True)
 
 
+def check_same(got: Counter[str], expected: Counter[str], message: str) -> None:
+    """Compare email counts per reminder key; on failure say which keys differ."""
+    if got != expected:
+        missing = sorted((expected - got).elements())
+        extra = sorted((got - expected).elements())
+        raise CheckFailed(
+            f"{message}: {len(missing)} missing {missing[:20]}, {len(extra)} extra {extra[:20]}"
+        )
+    print(f"  ok: {message}", flush=True)
+
+
+def of_the_day(keys: Counter[str], day: str = DAY) -> Counter[str]:
+    """The reminders a run of `day` sends: expiry day = day + lead time (keys are
+    ``customer:expiry day:lead time``)."""
+    anchor = dt.date.fromisoformat(day)
+    wanted = {f"{(anchor + dt.timedelta(days=lead)).isoformat()}:{lead}" for lead in LEAD_TIMES}
+    return Counter({key: n for key, n in keys.items() if key.split(":", 1)[1] in wanted})
+
+
+def emailed(mailbox: Mailbox) -> Counter[str]:
+    return Counter(m["X-Neo-Reminder-Key"] for m in mailbox.messages() if m["X-Neo-Reminder-Key"])
+
+
 def _csv_rows(path: Path) -> list[tuple[str, ...]]:
     with path.open() as handle:
         return sorted(tuple(row) for row in csv.reader(handle))
+
+
+def standalone_env(topology: LocalTopology, home: Path, mailbox: Mailbox) -> dict[str, str]:
+    """The topology's environment for an installation of its own: SQLite metadata in `home`,
+    no Celery, mail to `mailbox`."""
+    return topology.env() | {
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": mailbox.host,
+                "port": mailbox.port,
+                "extra": {"disable_tls": True, "disable_ssl": True},
+            }
+        ),
+    }
 
 
 def baseline(topology: LocalTopology) -> tuple[Counter[str], list[tuple[str, ...]]]:
     """`airflow dags test` for the date, on its own SQLite home, ledger, output and mailbox."""
     home = topology.work_dir / "dags-test"
     with Mailbox(home / "mail") as mailbox:
-        env = topology.env()
-        env |= {
-            "AIRFLOW_HOME": str(home / "airflow"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
-                {
-                    "conn_type": "smtp",
-                    "host": mailbox.host,
-                    "port": mailbox.port,
-                    "extra": {"disable_tls": True, "disable_ssl": True},
-                }
-            ),
-        }
+        env = standalone_env(topology, home, mailbox)
         topology.airflow("db", "migrate", env=env)
-        conf = {"output_dir": str(home / "neo"), "ledger_path": str(home / "ledger.sqlite3")}
+        conf = {
+            "output_dir": str(home / "neo"),
+            "ledger_path": str(home / "ledger.sqlite3"),
+            "ledger_conn_id": "",
+        }
         topology.airflow("dags", "test", REMINDER_DAG, DAY, "--conf", json.dumps(conf), env=env)
-        keys = Counter(m["X-Neo-Reminder-Key"] for m in mailbox.messages())
+        keys = emailed(mailbox)
     return keys, _csv_rows(home / "neo" / "reminders" / f"{DAY}.csv")
 
 
-def reminder_run_survives_a_killed_worker(
+class SecondInstallation:
+    """Another host's Airflow running the same date on the shared PostgreSQL ledger, mailing to
+    the same server: `airflow dags test` on a metadata database of its own."""
+
+    def __init__(self, topology: LocalTopology) -> None:
+        self.topology = topology
+        home = topology.work_dir / "second-installation"
+        self.env = standalone_env(topology, home, topology.mailbox)
+        self.conf = {"output_dir": str(home / "neo")}
+        self.log = home / "dags-test.log"
+        topology.airflow("db", "migrate", env=self.env)  # ahead, so that it starts at once
+
+    def start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            ["airflow", "dags", "test", REMINDER_DAG, DAY, "--conf", json.dumps(self.conf)],
+            env=self.env, cwd=self.topology.work_dir, stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def reminder_run_survives_a_killed_worker_and_a_second_installation(
     topology: LocalTopology, expected: Counter[str], expected_csv: list[tuple[str, ...]]
 ) -> None:
+    installation = SecondInstallation(topology)
     topology.mailbox.slow_down(0.4)  # deliveries take seconds, so a worker dies mid-way
     run_id = topology.trigger(REMINDER_DAG, f"{DAY}T00:00:00Z")
     victim = WORKERS[0]
@@ -79,34 +145,60 @@ def reminder_run_survives_a_killed_worker(
     while time.monotonic() < deadline:
         running = [
             ti for ti in topology.task_instances(REMINDER_DAG, run_id)
-            if ti["task_id"] == "send" and ti["state"] == "running" and ti["hostname"] == victim
+            if (ti["task_id"], ti["state"], ti["hostname"]) == ("shard.send", "running", victim)
         ]  # fmt: skip
-        if running and topology.mailbox.messages():
+        if running and of_the_day(emailed(topology.mailbox)):
             break
         time.sleep(0.3)
     else:
         raise CheckFailed(f"no delivery ran on {victim}")
-    sent_before = len(topology.mailbox.messages())
+    sent_before = sum(of_the_day(emailed(topology.mailbox)).values())
+    # It delivers some 20 s from now, while the Celery run's retry waits for the dead claim.
+    second = installation.start()
+    print("  a second installation runs the same date on the same ledger", flush=True)
     topology.stop(victim, signal.SIGKILL)
     print(f"  killed {victim} during delivery, after {sent_before} emails", flush=True)
     state = topology.wait_for_run(REMINDER_DAG, run_id)
+    second.wait(timeout=600)
+    output = installation.log.read_text(errors="replace")
     topology.mailbox.slow_down(0)
     check(state == "success", f"the run succeeded after losing {victim} (state {state})")
+    failure = "" if second.returncode == 0 else f": it failed, {output[-3000:]}"
+    check(not failure, f"the second installation's run succeeded{failure}")
+    line = next(ln for ln in reversed(output.splitlines()) if "Expiry reminders: " in ln)
+    summary = json.loads(line.split("Expiry reminders: ", 1)[1])
+    print(
+        f"  the second installation sent {summary['emails_sent']}, found"
+        f" {summary['already_sent']} already sent and {summary['sent_by_another_runner']}"
+        f" sent by the Celery run while it waited",
+        flush=True,
+    )
     instances = topology.task_instances(REMINDER_DAG, run_id)
-    finders = {ti["hostname"] for ti in instances if ti["task_id"] == "find"}
+    finders = {ti["hostname"] for ti in instances if ti["task_id"] == "shard.find"}
     check(finders == set(WORKERS), f"the mapped shards ran on both workers: {sorted(finders)}")
-    retried = [ti for ti in instances if ti["task_id"] == "send" and ti["try_number"] > 1]
+    retried = [ti for ti in instances if ti["task_id"] == "shard.send" and ti["try_number"] > 1]
     check(
         bool(retried) and all(ti["hostname"] == WORKERS[1] for ti in retried),
         f"the interrupted delivery was retried on {WORKERS[1]}",
     )
-    emailed = Counter(m["X-Neo-Reminder-Key"] for m in topology.mailbox.messages())
-    check(max(emailed.values()) == 1, "no reminder was sent twice")
-    check(emailed == expected, f"the {len(expected)} emails equal the dags test run's")
+    got = of_the_day(emailed(topology.mailbox))
+    check_same(got, expected, f"the {len(expected)} emails equal the dags test run's, each once")
     listed = _csv_rows(topology.data_dir / "neo" / "reminders" / f"{DAY}.csv")
     check(
         listed == expected_csv,
         f"the reminder CSV equals the dags test run's ({len(listed) - 1} rows)",
+    )
+
+
+def neo_was_never_rate_limited(topology: LocalTopology) -> None:
+    """The simulator answers 429 beyond the connection's requests_per_minute; every process of
+    every run drew from one budget in Redis, so none of their requests was refused."""
+    stats = requests.get(f"{topology.simulator.url}/__sim/stats", timeout=10).json()
+    limited = {name: n["429"] for name, n in stats["requests"].items() if "429" in n}
+    check(
+        not limited,
+        f"the {stats['total']} requests of the baseline, the Celery run on two workers and the"
+        f" second installation, at Neo's limit, drew on one budget: no 429 (got {limited or 0})",
     )
 
 
@@ -163,8 +255,14 @@ def main() -> int:
             with LocalTopology(Path(tmp)) as topology:
                 print(f"Topology up in {time.perf_counter() - started:.0f} s", flush=True)
                 expected, expected_csv = baseline(topology)
-                check(len(expected) > 10, f"baseline dags test sent {len(expected)} reminders")
-                reminder_run_survives_a_killed_worker(topology, expected, expected_csv)
+                check(
+                    len(expected) > 10 and of_the_day(expected) == expected,
+                    f"baseline dags test sent {len(expected)} reminders, all of its day",
+                )
+                reminder_run_survives_a_killed_worker_and_a_second_installation(
+                    topology, expected, expected_csv
+                )
+                neo_was_never_rate_limited(topology)
                 transaction_run_defers_to_the_triggerer(topology)
         except CheckFailed as failure:
             print(f"FAILED: {failure}", file=sys.stderr)

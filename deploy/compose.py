@@ -36,15 +36,37 @@ def airflow_environment(
             if address:
                 host, _, port = address.rpartition(":")
                 conn["host"], conn["port"] = host, int(port)
+            if "extra" in conn:  # URLs in extras, e.g. the rate budget's Redis
+                extra = conn["extra"].items()
+                conn["extra"] = {
+                    key: _localize(value, addresses, paths or {}) for key, value in extra
+                }
             text = json.dumps(conn)
         else:
-            for service, address in addresses.items():
-                text = re.sub(rf"(?<=[@/]){re.escape(service)}\b", address, text)
-            for container_path, local_path in (paths or {}).items():
-                if text == container_path or text.startswith(container_path + "/"):
-                    text = local_path + text[len(container_path) :]
+            text = _localize(text, addresses, paths or {})
         environment[key] = text
     return environment
+
+
+def _localize(text: Any, addresses: Mapping[str, str], paths: Mapping[str, str]) -> Any:
+    """`text` with `service:port` addresses (in URLs) and container paths (as whole words)
+    replaced by their local counterparts; anything but a string as it is."""
+    if not isinstance(text, str):
+        return text
+    for service, address in addresses.items():
+        text = re.sub(rf"(?<=[@/]){re.escape(service)}\b", address, text)
+    for container_path, local_path in paths.items():
+        text = re.sub(rf"(?<![^\s=]){re.escape(container_path)}(?=/|\s|$)", local_path, text)
+    return text
+
+
+def init_command(
+    compose: Mapping[str, Any], addresses: Mapping[str, str], paths: Mapping[str, str]
+) -> list[str]:
+    """airflow-init's entrypoint and command, with addresses and paths made local."""
+    service = compose["services"]["airflow-init"]
+    words = [service["entrypoint"], *service["command"]]
+    return [_localize(str(word), addresses, paths) for word in words]
 
 
 def service_command(compose: Mapping[str, Any], service: str) -> list[str]:

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,12 +17,11 @@ from typing import Any
 
 import requests
 
-from airflow_provider_neo.simulator.customers_csv import export_customers
-from airflow_provider_neo.simulator.process import SimulatorProcess
 from demo.mailbox import Mailbox
 from deploy import compose
+from deploy.servers import PostgresServer, RedisServer, free_port
+from neo_simulator.process import SimulatorProcess
 
-POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 WORKERS = ("worker-1", "worker-2")
 AIRFLOW_SERVICES = (
     "airflow-apiserver",
@@ -34,54 +31,45 @@ AIRFLOW_SERVICES = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def ensure_packages() -> None:
-    """Install PostgreSQL and Redis from Debian's packages when they are missing."""
-    if (POSTGRES_BIN / "pg_ctl").exists() and shutil.which("redis-server"):
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "postgresql-15", "redis-server"], check=True, env=env
-    )
-
-
 class LocalTopology:
     def __init__(self, work_dir: Path) -> None:
         self.work_dir = work_dir
         self.compose = compose.load()
-        self.ports = {name: free_port() for name in ("postgres", "redis", "api")}
+        self.api_port = free_port()
+        self.postgres = PostgresServer(work_dir / "postgres")
+        self.redis = RedisServer(log_path=work_dir / "redis.log")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.simulator = SimulatorProcess(
             [*compose.simulator_arguments(self.compose)[4:], "--as-of", "2026-11-21"]
         )
         self.mailbox = Mailbox(work_dir / "mail")
-        self.api = f"http://127.0.0.1:{self.ports['api']}"
+        self.api = f"http://127.0.0.1:{self.api_port}"
         self._token = ""
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def __enter__(self) -> LocalTopology:
-        ensure_packages()
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.work_dir.chmod(0o755)
         try:
-            self._start_postgres()
-            redis = ["redis-server", "--port", str(self.ports["redis"]), "--bind", "127.0.0.1"]
-            self._start("redis", [*redis, "--save", "", "--appendonly", "no"])
+            self.postgres.start()
+            self.postgres.create_database("airflow", owner="airflow", password="airflow")
+            # The compose postgres image makes its POSTGRES_USER a superuser: it may create the
+            # sent-ledger's database.
+            self.postgres.psql("ALTER USER airflow CREATEDB")
+            self.redis.start()
             self.simulator.start()
             self.mailbox.__enter__()
-            self.airflow("db", "migrate")
-            export_customers(self.simulator.url, self.data_dir / "customers.csv")
+            self.data_dir.mkdir(exist_ok=True)
+            # What airflow-init does: migrate, create the sent-ledger, write the CRM extract.
+            init = compose.init_command(self.compose, self.addresses, self.paths)
+            subprocess.run(
+                init, env=self.env(), check=True, capture_output=True, timeout=600,
+                cwd=self.work_dir,
+            )  # fmt: skip
             for service in AIRFLOW_SERVICES:
                 command = compose.service_command(self.compose, service)
                 if service == "airflow-apiserver":
-                    command += ["--port", str(self.ports["api"])]
+                    command += ["--port", str(self.api_port)]
                 self._start(service, command, self.env())
             worker = compose.service_command(self.compose, "airflow-worker")
             for name in WORKERS:
@@ -102,15 +90,8 @@ class LocalTopology:
             self.stop(name)
         self.mailbox.__exit__()
         self.simulator.stop()
-        if (self.pg_dir / "PG_VERSION").exists():
-            subprocess.run(
-                ["su", "postgres", "-c", f"{POSTGRES_BIN}/pg_ctl -D {self.pg_dir} -m fast -w stop"],
-                capture_output=True, check=False,
-            )  # fmt: skip
-
-    @property
-    def pg_dir(self) -> Path:
-        return self.work_dir / "postgres"
+        self.redis.stop()
+        self.postgres.stop()
 
     @property
     def data_dir(self) -> Path:
@@ -120,24 +101,6 @@ class LocalTopology:
     def paths(self) -> dict[str, str]:
         """Container paths of the compose file and where they are on this machine."""
         return {"/opt/airflow/data": str(self.data_dir)}
-
-    def _start_postgres(self) -> None:
-        self.pg_dir.mkdir(exist_ok=True)
-        shutil.chown(self.pg_dir, "postgres")
-
-        def as_postgres(command: str) -> None:
-            subprocess.run(["su", "postgres", "-c", command], check=True, capture_output=True)
-
-        as_postgres(f"{POSTGRES_BIN}/initdb -D {self.pg_dir} -A trust -U postgres")
-        options = f"-p {self.ports['postgres']} -k {self.pg_dir} -c listen_addresses=127.0.0.1"
-        log = self.pg_dir / "server.log"  # inside its data folder: postgres may not write ours
-        as_postgres(f"{POSTGRES_BIN}/pg_ctl -D {self.pg_dir} -o '{options}' -l {log} -w start")
-        subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(self.ports["postgres"]), "-U", "postgres",
-             "-c", "CREATE USER airflow PASSWORD 'airflow'",
-             "-c", "CREATE DATABASE airflow OWNER airflow"],
-            check=True, capture_output=True,
-        )  # fmt: skip
 
     def _start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
         log = self.work_dir / "logs" / f"{name}.log"
@@ -163,17 +126,21 @@ class LocalTopology:
 
     # --- Airflow ------------------------------------------------------------------------------
 
-    def env(self, worker: str | None = None) -> dict[str, str]:
-        addresses = {
-            "postgres:5432": f"127.0.0.1:{self.ports['postgres']}",
-            "redis:6379": f"127.0.0.1:{self.ports['redis']}",
-            "airflow-apiserver:8080": f"127.0.0.1:{self.ports['api']}",
+    @property
+    def addresses(self) -> dict[str, str]:
+        """The compose services' addresses and where they are on this machine."""
+        return {
+            "postgres:5432": f"127.0.0.1:{self.postgres.port}",
+            "redis:6379": f"127.0.0.1:{self.redis.port}",
+            "airflow-apiserver:8080": f"127.0.0.1:{self.api_port}",
             "neo-simulator:8790": self.simulator.url.removeprefix("http://"),
             "mailpit:1025": f"{self.mailbox.host}:{self.mailbox.port}",
         }
+
+    def env(self, worker: str | None = None) -> dict[str, str]:
         environment = {
             **os.environ,
-            **compose.airflow_environment(self.compose, addresses, self.paths),
+            **compose.airflow_environment(self.compose, self.addresses, self.paths),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONPATH": str(compose.REPOSITORY),
             "AIRFLOW_HOME": str(self.work_dir / "airflow"),
@@ -181,6 +148,9 @@ class LocalTopology:
             # Containers have their own hostnames; on one machine the workers need names.
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "deploy.identity.hostname",
             "NEO_WORKER_NAME": worker or "",
+            # The checks trigger every run they look at: the scheduler makes none of its own for
+            # the latest day, so what they see does not depend on the calendar.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         }
         return environment
 

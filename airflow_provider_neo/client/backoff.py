@@ -1,4 +1,9 @@
-"""When to try a request again: exponential backoff with full jitter, unless Neo says when."""
+"""When to try a request again: exponential backoff with full jitter, unless Neo says when.
+
+Failures (5xx, dropped connections, timeouts) are retried `max_retries` times. A 429 is retried
+for as long as the waits add up to `rate_limit_max_wait_seconds`: a rate limit lifts when its
+window has passed, however many attempts that takes, so the bound is time, not a count.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,8 @@ class Backoff:
     max_retries: int = 5
     base_seconds: float = 0.5
     max_seconds: float = 30.0
-    # A Retry-After beyond this is not slept through silently: the call fails and says so.
-    max_retry_after_seconds: float = 300.0
+    # Two minutes outlast a one-minute rate window even when the first waits are short.
+    rate_limit_max_wait_seconds: float = 120.0
 
     def delay(self, retry_number: int, retry_after: float | None, rng: random.Random) -> float:
         """Seconds before retry `retry_number` (1 for the first retry)."""
@@ -25,6 +30,19 @@ class Backoff:
             return retry_after
         ceiling = min(self.max_seconds, self.base_seconds * 2 ** (retry_number - 1))
         return rng.uniform(0, ceiling)
+
+    def rate_limit_delay(
+        self, limited: int, retry_after: float | None, waited: float, rng: random.Random
+    ) -> float | None:
+        """Seconds before retrying the `limited`-th 429 in a row of one request, which has
+        already waited `waited` seconds on 429s; None when the wait would go past the bound."""
+        left = self.rate_limit_max_wait_seconds - waited
+        if retry_after:  # "Retry-After: 0" is no guidance: it would retry in a tight loop
+            # Neo said when; sleeping less only provokes another 429, and longer is not allowed.
+            return retry_after if retry_after <= left else None
+        if left <= 0:
+            return None
+        return min(left, self.delay(limited, None, rng))
 
 
 def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:

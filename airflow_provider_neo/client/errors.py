@@ -64,6 +64,10 @@ class NeoRateLimitedError(NeoError):
     """429 that retries did not get past."""
 
 
+class NeoRateBudgetError(NeoError):
+    """The shared rate budget's store (`rate_limit_storage`) could not be reached."""
+
+
 class NeoServerError(NeoError):
     """5xx that retries did not get past."""
 

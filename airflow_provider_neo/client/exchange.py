@@ -1,10 +1,13 @@
 """What one Neo call does, free of I/O, so the sync and async hooks share every rule.
 
-An exchange is a generator: it yields actions (`Send` a request, `Sleep`, `RenewToken`) and is sent
-back what happened (`Received` or `Failed`). It owns the retry loop (429, 5xx, dropped
-connections and timeouts, with backoff and Retry-After), the one OAuth token renewal on 401, the
-rate budget, the mapping of statuses to errors, decoding into typed records, and paging with its
-guards. A hook only performs the actions: `requests` for `NeoHook`, `httpx` for `NeoAsyncHook`.
+An exchange is a generator: it yields actions (`Reserve` a slot of the rate budget, `Send` a
+request, `Sleep`, `RateLimited`, `RenewToken`) and is sent back what happened (`Reserved`,
+`Received` or `Failed`). It owns the retry loop (429, 5xx, dropped connections and timeouts, with
+backoff and Retry-After), the one OAuth token renewal on 401, when the rate budget is drawn from
+and told about a 429, the mapping of statuses to errors, decoding into typed records, paging
+with its guards, and (`fetch`) dropping duplicate ids and counting the customers done. A hook
+only performs the actions: `requests` for `NeoHook`, `httpx` for `NeoAsyncHook`, and the budget
+(`client.ratelimit`, possibly a Redis round trip) for both.
 """
 
 from __future__ import annotations
@@ -34,16 +37,14 @@ from airflow_provider_neo.client.errors import (
     NeoServerError,
     excerpt,
 )
-from airflow_provider_neo.client.ratelimit import RateLimiter
 from airflow_provider_neo.connection import NeoConnectionSettings
-from airflow_provider_neo.endpoints import Endpoint
+from airflow_provider_neo.endpoints import REQUEST_ID_HEADER, TOKEN_PATH, Endpoint
 from airflow_provider_neo.records import PointsAllocation, PointsAwardedSummary, decode_records
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R", bound=msgspec.Struct)
-TOKEN_PATH = "/v3/oauth/token/generate"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,19 @@ class Send:
 @dataclass(frozen=True)
 class Sleep:
     seconds: float
+
+
+@dataclass(frozen=True)
+class Reserve:
+    """Claim the next slot of the rate budget; the driver answers `Reserved`."""
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    """Neo answered 429: the budget slows down for every caller sharing it and, when Neo said
+    how long to wait (`pause_seconds`), pauses them all that long."""
+
+    pause_seconds: float | None
 
 
 @dataclass(frozen=True)
@@ -79,8 +93,13 @@ class Failed:
     description: str
 
 
-Action = Send | Sleep | RenewToken
-Reply = Received | Failed | None
+@dataclass(frozen=True)
+class Reserved:
+    wait_seconds: float
+
+
+Action = Reserve | Send | Sleep | RateLimited | RenewToken
+Reply = Reserved | Received | Failed | None
 Exchange = Generator[Action, Reply, T]
 
 
@@ -100,6 +119,7 @@ class RequestStats:
         self.requests = 0
         self.retries = 0
         self.duplicates_dropped = 0
+        self.rows_not_asked_for = 0  # rows of customers a query did not name, dropped
         self.tokens_fetched = 0
         self.statuses: Counter[str] = Counter()
 
@@ -110,10 +130,17 @@ class RequestStats:
             self.statuses[status] += 1
 
     def add(
-        self, *, retries: int = 0, duplicates: int = 0, tokens: int = 0, customers: int = 0
+        self,
+        *,
+        retries: int = 0,
+        duplicates: int = 0,
+        tokens: int = 0,
+        customers: int = 0,
+        rows_not_asked_for: int = 0,
     ) -> None:
         with self._lock:
             self.customers_done += customers
+            self.rows_not_asked_for += rows_not_asked_for
             self.retries += retries
             self.duplicates_dropped += duplicates
             self.tokens_fetched += tokens
@@ -125,6 +152,7 @@ class RequestStats:
                 "requests": self.requests,
                 "retries": self.retries,
                 "duplicates_dropped": self.duplicates_dropped,
+                "rows_not_asked_for": self.rows_not_asked_for,
                 "tokens_fetched": self.tokens_fetched,
                 "statuses": dict(self.statuses),
             }
@@ -145,13 +173,11 @@ class NeoExchange:
         self,
         settings: NeoConnectionSettings,
         *,
-        limiter: RateLimiter,
         stats: RequestStats,
         backoff: Backoff,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
-        self.limiter = limiter
         self.stats = stats
         self.backoff = backoff
         self.rng = rng or random.Random()
@@ -174,6 +200,65 @@ class NeoExchange:
 
         return (yield from self._with_retries(endpoint.path, send, interpret, renewable=True))
 
+    def fetch(self, endpoint: Endpoint[R], query: Mapping[str, str]) -> Exchange[list[R]]:
+        """Every row `query` asks for (every page, when `endpoint` pages), each id once, counting
+        the customers it completes: what each hook method does per batch or per customer."""
+        if endpoint.paged:
+            pages = self.all_pages(endpoint, query)  # type: ignore[arg-type]
+            records: list[Any] = yield from self._bounded(endpoint.path, pages)
+        else:
+            records = yield from self._bounded(endpoint.path, self.call(endpoint, query))
+        records = self._drop_rows_not_asked_for(endpoint, query, records)
+        if endpoint.batch_param is None:
+            self.stats.add(customers=1)
+            return records
+        self.stats.add(customers=query[endpoint.batch_param].count(",") + 1)
+        unique: list[Any] = drop_duplicate_ids(records, self.stats)
+        return unique
+
+    def _drop_rows_not_asked_for(
+        self, endpoint: Endpoint[Any], query: Mapping[str, str], records: list[Any]
+    ) -> list[Any]:
+        """`records` without the rows of customers `query` did not ask for, which would otherwise
+        count in another customer's totals; each dropped row is counted and logged."""
+        param = endpoint.batch_param or endpoint.customer_param
+        if param is None or param not in query:
+            return records
+        asked = {int(word) for word in query[param].split(",")}
+        kept = [record for record in records if record.customer_id in asked]
+        if len(kept) < len(records):
+            strangers = sorted({r.customer_id for r in records} - asked)
+            self.stats.add(rows_not_asked_for=len(records) - len(kept))
+            log.warning(
+                "Neo %s answered %d row(s) for customers not asked for (%s); dropped",
+                endpoint.path,
+                len(records) - len(kept),
+                ", ".join(map(str, strangers[:5])) + (", ..." if len(strangers) > 5 else ""),
+            )
+        return kept
+
+    def _bounded(self, label: str, exchange: Exchange[T]) -> Exchange[T]:
+        """`exchange`, stopped with NeoProtocolError once it has sent `max_requests_per_call`
+        requests: one call's cost stays bounded whatever the server answers."""
+        limit = self.settings.max_requests_per_call
+        sent = 0
+        reply: Reply = None
+        while True:
+            try:
+                action = exchange.send(reply)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            if isinstance(action, Send):
+                sent += 1
+                if sent > limit:
+                    exchange.close()
+                    raise NeoProtocolError(
+                        f"One call took {limit} requests, pages and retries included, without"
+                        f" completing (max_requests_per_call={limit}); stopped",
+                        endpoint=label,
+                    )
+            reply = yield action
+
     def all_pages(
         self, endpoint: Endpoint[PointsAllocation], query: Mapping[str, str]
     ) -> Exchange[list[PointsAllocation]]:
@@ -192,6 +277,13 @@ class NeoExchange:
             records = yield from self.call(
                 endpoint, {**query, "page": str(page), "count": str(size)}
             )
+            if len(records) > size:
+                raise NeoProtocolError(
+                    f"Neo answered page {page} with {len(records)} rows, more than the"
+                    f" count={size} asked for; stopped to avoid paging forever",
+                    endpoint=endpoint.path,
+                    status=200,
+                )
             ids = [record.id for record in records]
             if ids and ids == previous:
                 raise NeoProtocolError(
@@ -215,7 +307,7 @@ class NeoExchange:
         body = {"key": settings.oauth_client_key, "secret": settings.oauth_client_secret}
 
         def send(request_id: str) -> Send:
-            headers = {"x-cap-request-id": request_id, "Accept": "application/json"}
+            headers = {REQUEST_ID_HEADER: request_id, "Accept": "application/json"}
             return Send("POST", settings.token_url, headers, json_body=body, authenticated=False)
 
         token = yield from self._with_retries(
@@ -235,13 +327,17 @@ class NeoExchange:
         renewable: bool,
     ) -> Exchange[T]:
         renewed = False
-        retries = 0
+        attempts = failures = limited = 0  # failures: not 429; limited: 429s in a row
+        waited_on_429 = 0.0
         while True:
-            wait = self.limiter.reserve()
-            if wait > 0:
-                yield Sleep(wait)
+            reserved = yield Reserve()
+            if not isinstance(reserved, Reserved):
+                raise AssertionError("the driver must answer a Reserve with Reserved")
+            if reserved.wait_seconds > 0:
+                yield Sleep(reserved.wait_seconds)
             request_id = uuid.uuid4().hex  # fresh per request: each one traceable at Capillary
             reply = yield send(request_id)
+            attempts += 1
             self.stats.record(reply)
             if isinstance(reply, Failed):
                 outcome: T | _Retry = _Retry(
@@ -251,7 +347,7 @@ class NeoExchange:
                         request_id=request_id,
                     )
                 )
-            elif reply is None:
+            elif not isinstance(reply, Received):
                 raise AssertionError("the driver must answer a Send with Received or Failed")
             else:
                 try:
@@ -265,34 +361,61 @@ class NeoExchange:
                     raise
             if not isinstance(outcome, _Retry):
                 return outcome
-            retries += 1
             error = outcome.error
-            if retries > self.backoff.max_retries:
-                raise type(error)(
-                    f"{error.reason} (gave up after {retries} attempts)",
-                    endpoint=error.endpoint,
-                    status=error.status,
-                    request_id=error.request_id,
-                    body_excerpt=error.body_excerpt,
+            if error.status == 429:
+                limited += 1
+                delay = self.backoff.rate_limit_delay(
+                    limited, outcome.retry_after, waited_on_429, self.rng
                 )
-            retry_after = outcome.retry_after
-            if retry_after is not None and retry_after > self.backoff.max_retry_after_seconds:
-                raise NeoRateLimitedError(
-                    f"Neo asked to wait {retry_after:.0f} s, more than the"
-                    f" {self.backoff.max_retry_after_seconds:.0f} s this hook waits",
-                    endpoint=label,
-                    status=error.status,
-                    request_id=error.request_id,
-                )
-            delay = self.backoff.delay(retries, retry_after, self.rng)
-            if retry_after is not None:
-                self.limiter.pause(delay)
+                # Every caller sharing the budget slows down, not only this one.
+                yield RateLimited(outcome.retry_after if outcome.retry_after else None)
+                if delay is None:
+                    raise self._rate_limit_exhausted(error, outcome.retry_after, waited_on_429)
+                waited_on_429 += delay
+                bound = self.backoff.rate_limit_max_wait_seconds
+                why = f"rate limited, {waited_on_429:.1f} of {bound:.0f} s"
+            else:
+                limited = 0
+                failures += 1
+                if failures > self.backoff.max_retries:
+                    raise type(error)(
+                        f"{error.reason} (gave up after {attempts} attempts)",
+                        endpoint=error.endpoint,
+                        status=error.status,
+                        request_id=error.request_id,
+                        body_excerpt=error.body_excerpt,
+                    )
+                delay = self.backoff.delay(failures, None, self.rng)
+                why = f"{failures} of {self.backoff.max_retries}"
             self.stats.add(retries=1)
             log.warning(
-                "Neo %s: %s; retry %d of %d in %.2f s (x-cap-request-id %s)",
-                label, error.reason, retries, self.backoff.max_retries, delay, error.request_id,
+                "Neo %s: %s; retry %d in %.2f s (%s; x-cap-request-id %s)",
+                label, error.reason, attempts, delay, why, error.request_id,
             )  # fmt: skip
             yield Sleep(delay)
+
+    def _rate_limit_exhausted(
+        self, error: NeoError, retry_after: float | None, waited: float
+    ) -> NeoRateLimitedError:
+        bound = self.backoff.rate_limit_max_wait_seconds
+        if retry_after:
+            reason = (
+                f"Neo asked to wait {retry_after:.0f} s, more than the {bound - waited:.0f} s"
+                f" left of the {bound:.0f} s this hook waits out rate limits"
+                " (rate_limit_max_wait_seconds)"
+            )
+        else:
+            reason = (
+                f"{error.reason} (gave up after {waited:.1f} s of backoff;"
+                f" rate_limit_max_wait_seconds={bound:g})"
+            )
+        return NeoRateLimitedError(
+            reason,
+            endpoint=error.endpoint,
+            status=error.status,
+            request_id=error.request_id,
+            body_excerpt=error.body_excerpt,
+        )
 
     # --- reading answers -------------------------------------------------------------------
 
@@ -316,6 +439,14 @@ class NeoExchange:
             return NeoRateLimitedError("Neo's rate limit was hit", **details)  # type: ignore[arg-type]
         if status >= 500:
             return NeoServerError(f"Neo answered {status}", **details)  # type: ignore[arg-type]
+        if 300 <= status < 400:
+            # Neo's API never redirects; following one would hand the credentials to another host.
+            location = excerpt(reply.headers.get("location") or "nowhere", self._secrets)
+            return NeoProtocolError(
+                f"Neo answered {status}, a redirect to {location}, which was not followed:"
+                " Neo's API never redirects",
+                **details,  # type: ignore[arg-type]
+            )
         return NeoProtocolError(f"Neo answered an unexpected {status}", **details)  # type: ignore[arg-type]
 
     def _retryable(self, error: NeoError, reply: Received) -> _Retry:

@@ -3,7 +3,8 @@
 Both read the `neo` connection the same way and drive the same exchange
 (`airflow_provider_neo.client.exchange`), which holds every rule about retries, tokens, errors and
 paging. `NeoHook` performs it with one pooled `requests.Session` and a bounded thread pool;
-`NeoAsyncHook`, for triggers, with `httpx`.
+`NeoAsyncHook`, its subclass for triggers, with `httpx`, reusing its queries, credentials and
+OAuth token.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import asyncio
 import re
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import requests
+import urllib3
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 from requests.adapters import HTTPAdapter
@@ -34,29 +37,35 @@ from airflow_provider_neo.client.exchange import (
     Exchange,
     Failed,
     NeoExchange,
+    RateLimited,
     Received,
     RenewToken,
     Reply,
     RequestStats,
+    Reserve,
+    Reserved,
     Send,
     Sleep,
-    drop_duplicate_ids,
 )
-from airflow_provider_neo.client.ratelimit import RateLimiter
+from airflow_provider_neo.client.ratelimit import RateBudget, open_rate_budget
 from airflow_provider_neo.client.tokens import TokenCache
 from airflow_provider_neo.connection import (
     CONN_TYPE,
-    CONNECTION_FIELDS,
     DEFAULT_CONN_ID,
+    FORM_FIELDS,
     HOOK_NAME,
     UI_FIELD_BEHAVIOUR,
     NeoConnectionSettings,
+    connection_extra,
+    unknown_key_warnings,
 )
 from airflow_provider_neo.endpoints import (
     EVENT_ALLOCATIONS,
     EXPIRED_POINTS,
     EXPIRING_ALLOCATIONS,
+    OAUTH_TOKEN_HEADER,
     POINTS_AWARDED,
+    SCOPE_HEADER,
     Endpoint,
     InvalidParameter,
 )
@@ -82,6 +91,12 @@ CONNECTION_TEST_QUERY = {
     "page": "1",
     "count": "1",
 }
+
+
+class _DeadlinePassed(TimeoutError):
+    """The whole request took longer than the connection's `timeout`."""
+
+
 # Transport failures worth another try; anything else from requests is a bug to surface.
 _REQUESTS_FAILURES = (
     requests.exceptions.ConnectionError,
@@ -89,6 +104,43 @@ _REQUESTS_FAILURES = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
+
+
+# Failures while reading a streamed body (urllib3's own, raised past requests).
+_BODY_FAILURES = (urllib3.exceptions.HTTPError, OSError, _DeadlinePassed)
+
+
+def _read_body_before(response: requests.Response, deadline: float, timeout: float) -> bytes:
+    """The whole body of a streamed `response`, or `_DeadlinePassed` once `deadline` (a
+    `time.monotonic()` value) passes: each socket read may only wait for the time left, so a
+    body trickling in byte by byte cannot keep a request alive past `timeout`."""
+    raw = response.raw
+    sock = getattr(raw.connection, "sock", None)
+    chunks = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _DeadlinePassed(f"the answer took longer than timeout={timeout:g} s")
+        if sock is not None:
+            sock.settimeout(left)
+        chunk = raw.read1(65_536, decode_content=True)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    if sock is not None:
+        sock.settimeout(timeout)  # the pooled connection's next request starts afresh
+    raw.release_conn()
+    return b"".join(chunks)
+
+
+def _budget_reply(budget: RateBudget, action: Reserve | RateLimited) -> Reply:
+    """Perform a rate-budget action of an exchange (both drivers share this)."""
+    if isinstance(action, Reserve):
+        return Reserved(budget.reserve())
+    if action.pause_seconds is not None:
+        budget.pause(action.pause_seconds)
+    budget.slow_down()
+    return None
 
 
 def _query(endpoint: Endpoint[Any], arguments: dict[str, tuple[str, Any]]) -> dict[str, str]:
@@ -106,12 +158,23 @@ def _query(endpoint: Endpoint[Any], arguments: dict[str, tuple[str, Any]]) -> di
         raise InvalidParameter(names.get(exc.parameter, exc.parameter), reason) from None
 
 
+@dataclass(frozen=True)
+class _Connected:
+    """What a hook builds from its connection, once: the settings and what depends on them."""
+
+    settings: NeoConnectionSettings
+    rate_budget: RateBudget
+    exchange: NeoExchange
+    warnings: tuple[str, ...]  # about the connection itself, such as unknown keys
+
+
 class NeoHook(BaseHook):
     """Reads Capillary Neo's loyalty-points endpoints.
 
     :param neo_conn_id: the `neo` connection (host, auth, scope, time zone, limits).
     :param overrides: connection extra fields to override for this hook, e.g.
-        ``max_concurrency=16`` or ``requests_per_minute=90``; checked like the connection.
+        ``max_concurrency=16``, ``requests_per_minute=90`` or
+        ``rate_limit_storage="redis://redis:6379/0"``; checked like the connection.
 
     Every ``iter_*`` method checks its arguments before any request (a ``ValueError`` names
     the argument), then yields typed records lazily, across every page and customer.
@@ -126,9 +189,10 @@ class NeoHook(BaseHook):
         super().__init__()
         self.neo_conn_id = neo_conn_id
         self.overrides = overrides
-        self._settings: NeoConnectionSettings | None = None
-        self._session: requests.Session | None = None
         self.stats = RequestStats()
+        self._tokens = TokenCache()
+        self._connected: _Connected | None = None  # read from the connection on first use
+        self._session: requests.Session | None = None
 
     # --- Airflow's connection form (3.1; 3.2+ reads the declarative fields instead) ---------
 
@@ -137,7 +201,7 @@ class NeoHook(BaseHook):
         from wtforms import BooleanField, IntegerField, PasswordField, StringField
 
         widgets: dict[str, Any] = {}
-        for f in CONNECTION_FIELDS:
+        for f in FORM_FIELDS:
             if f.secret:
                 widget_class: Any = PasswordField
             else:
@@ -153,36 +217,46 @@ class NeoHook(BaseHook):
 
     # --- settings and plumbing -------------------------------------------------------------
 
-    def _load_settings(self, conn: Any) -> NeoConnectionSettings:
+    def _connect(self, conn: Any) -> _Connected:
+        """Read `conn` into this hook's settings, rate budget and exchange."""
         settings = NeoConnectionSettings.from_connection(conn, self.overrides)
         for secret in settings.secrets():
             mask_secret(secret)
-        self._settings = settings
-        self._limiter = RateLimiter(settings.requests_per_minute)
-        self._tokens = TokenCache()
-        self._exchange = self._new_exchange(settings.max_retries)
-        return settings
+        warnings = unknown_key_warnings(connection_extra(conn, self.overrides))
+        for warning in warnings:
+            self.log.warning("Connection %s: %s", self.neo_conn_id, warning)
+        exchange = self._new_exchange(settings, settings.max_retries)
+        self._connected = _Connected(settings, open_rate_budget(settings), exchange, warnings)
+        return self._connected
 
-    def _new_exchange(self, max_retries: int) -> NeoExchange:
-        settings = self.settings
+    @property
+    def _connection(self) -> _Connected:
+        """What the connection gives, read on first use."""
+        if self._connected is None:
+            return self._connect(self.get_connection(self.neo_conn_id))
+        return self._connected
+
+    def _new_exchange(self, settings: NeoConnectionSettings, max_retries: int) -> NeoExchange:
         backoff = Backoff(
             max_retries=max_retries,
             base_seconds=settings.backoff_base_seconds,
             max_seconds=settings.backoff_max_seconds,
+            rate_limit_max_wait_seconds=settings.rate_limit_max_wait_seconds,
         )
-        return NeoExchange(settings, limiter=self._limiter, stats=self.stats, backoff=backoff)
+        return NeoExchange(settings, stats=self.stats, backoff=backoff)
 
     @property
     def settings(self) -> NeoConnectionSettings:
-        if self._settings is None:
-            self._load_settings(self.get_connection(self.neo_conn_id))
-        assert self._settings is not None
-        return self._settings
+        return self._connection.settings
+
+    @property
+    def rate_budget(self) -> RateBudget:
+        """The requests-per-minute budget: this hook's own, or shared through Redis."""
+        return self._connection.rate_budget
 
     @property
     def exchange(self) -> NeoExchange:
-        self.settings  # noqa: B018 - loads the connection on first use
-        return self._exchange
+        return self._connection.exchange
 
     def get_conn(self) -> requests.Session:
         """The hook's one pooled session, sized to its concurrency."""
@@ -200,6 +274,9 @@ class NeoHook(BaseHook):
         if self._session is not None:
             self._session.close()
             self._session = None
+        if self._connected is not None:
+            # A Redis pool reconnects by itself if the hook is used again.
+            self._connected.rate_budget.close()
 
     def __enter__(self) -> NeoHook:
         return self
@@ -221,38 +298,51 @@ class NeoHook(BaseHook):
                 elif isinstance(action, RenewToken):
                     self._tokens.invalidate(token)
                     reply = None
+                elif isinstance(action, Reserve | RateLimited):
+                    reply = _budget_reply(self.rate_budget, action)
                 else:
-                    headers = dict(action.headers)
-                    if action.authenticated:
-                        token = self._authenticate(headers)
-                    reply = self._send(action, headers)
+                    token = self._token() if self._needs_token(action) else None
+                    reply = self._send(action, self._headers(action, token))
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
-    def _authenticate(self, headers: dict[str, str]) -> str | None:
-        """Add Basic or OAuth credentials to `headers`; returns the OAuth token used, if any."""
-        if self.settings.auth_type == "basic":
+    def _needs_token(self, action: Send) -> bool:
+        return action.authenticated and self.settings.auth_type == "oauth"
+
+    def _headers(self, action: Send, token: str | None) -> dict[str, str]:
+        """The request's headers with its credentials: the OAuth `token`, else Basic."""
+        headers = dict(action.headers)
+        if token is not None:
+            headers[OAUTH_TOKEN_HEADER] = token
+        elif action.authenticated:
             headers["Authorization"] = self.settings.basic_authorization()
-            return None
-        token = self._token()
-        headers["X-CAP-API-OAUTH-TOKEN"] = token
-        return token
+        return headers
 
     def _send(self, action: Send, headers: dict[str, str]) -> Received | Failed:
+        timeout = self.settings.timeout
+        deadline = time.monotonic() + timeout  # for the whole request, the body included
         try:
             response = self.get_conn().request(
                 action.method,
                 action.url,
                 headers=headers,
                 json=action.json_body,
-                timeout=self.settings.timeout,
+                timeout=timeout,
                 verify=self.settings.verify_tls,
+                allow_redirects=False,  # a redirect is the exchange's protocol error
+                stream=True,  # the body is read against the deadline below
             )
         except _REQUESTS_FAILURES as exc:
             return Failed(f"{type(exc).__name__}: {exc}")
-        return Received(response.status_code, response.headers, response.content)
+        try:
+            body = _read_body_before(response, deadline, timeout)
+        except _BODY_FAILURES as exc:
+            response.close()
+            return Failed(f"{type(exc).__name__}: {exc}")
+        return Received(response.status_code, response.headers, body)
 
     def _token(self) -> str:
+        """The shared OAuth token, fetched when there is none or it is due for renewal."""
         token = self._tokens.current()
         if token is not None:
             return token
@@ -368,9 +458,7 @@ class NeoHook(BaseHook):
         )
 
         def fetch(query: dict[str, str]) -> list[PointsAwardedSummary]:
-            records = self._drive(self.exchange.call(POINTS_AWARDED, query))
-            self.stats.add(customers=query["entity_id"].count(",") + 1)
-            return drop_duplicate_ids(records, self.stats)
+            return self._drive(self.exchange.fetch(POINTS_AWARDED, query))
 
         return self._stream(fetch, queries)
 
@@ -394,9 +482,7 @@ class NeoHook(BaseHook):
 
         def fetch(customer_id: int) -> list[PointsAllocation]:
             query = {**template, "entity_id": str(customer_id)}
-            records = self._drive(self.exchange.all_pages(EXPIRING_ALLOCATIONS, query))
-            self.stats.add(customers=1)
-            return records
+            return self._drive(self.exchange.fetch(EXPIRING_ALLOCATIONS, query))
 
         return self._stream(fetch, customer_id_stream(customer_ids))
 
@@ -407,9 +493,7 @@ class NeoHook(BaseHook):
         query = self._event_query(customer_id, entity_id, event_type)
 
         def fetch(_: None) -> list[PointsAllocation]:
-            records = self._drive(self.exchange.all_pages(EVENT_ALLOCATIONS, query))
-            self.stats.add(customers=1)
-            return records
+            return self._drive(self.exchange.fetch(EVENT_ALLOCATIONS, query))
 
         return self._stream(fetch, [None])
 
@@ -424,19 +508,25 @@ class NeoHook(BaseHook):
 
         def fetch(customer_id: int) -> list[ExpiredPoints]:
             query = {**template, "customer_id": str(customer_id)}
-            records = self._drive(self.exchange.call(EXPIRED_POINTS, query))
-            self.stats.add(customers=1)
-            return records
+            return self._drive(self.exchange.fetch(EXPIRED_POINTS, query))
 
         return self._stream(fetch, customer_id_stream(customer_ids))
 
     def test_connection(self) -> tuple[bool, str]:
-        """A harmless GET (an event that does not exist) that proves host, auth and scope."""
+        """A harmless GET (an event that does not exist) that proves host, auth and scope; the
+        message also carries the connection's warnings (an unknown key, say)."""
         try:
             settings = self.settings
-            exchange = self._new_exchange(max_retries=1)
         except ValueError as exc:
             return False, f"The connection is not valid: {exc}"
+        warnings = self._connection.warnings
+        ok, message = self._test_request(settings)
+        if warnings:
+            message += ". Warning: " + "; ".join(warnings)
+        return ok, message
+
+    def _test_request(self, settings: NeoConnectionSettings) -> tuple[bool, str]:
+        exchange = self._new_exchange(settings, max_retries=1)
         where = f"Neo at {settings.base_url}"
         try:
             self._drive(exchange.call(EVENT_ALLOCATIONS, CONNECTION_TEST_QUERY))
@@ -448,7 +538,7 @@ class NeoHook(BaseHook):
             )
             return False, f"{where} refused the credentials: check the {what} ({exc.reason})"
         except NeoBadRequestError as exc:
-            if "x-cap-neo-dag-scope" in exc.reason:
+            if SCOPE_HEADER in exc.reason:
                 return False, f"{where} refused the scope {settings.scope!r}: {exc.reason}"
             return False, f"{where} rejected the test request: {exc.reason}"
         except NeoError as exc:
@@ -465,12 +555,11 @@ class NeoAsyncHook(NeoHook):
     def __init__(self, neo_conn_id: str = DEFAULT_CONN_ID, **overrides: Any) -> None:
         super().__init__(neo_conn_id, **overrides)
         self._client: httpx.AsyncClient | None = None
-        self._token_lock: asyncio.Lock | None = None
 
     async def aload(self) -> NeoConnectionSettings:
         """Load the connection without blocking the event loop."""
-        if self._settings is None:
-            self._load_settings(await self.aget_connection(self.neo_conn_id))
+        if self._connected is None:
+            self._connect(await self.aget_connection(self.neo_conn_id))
         return self.settings
 
     async def _aclient(self) -> httpx.AsyncClient:
@@ -491,6 +580,7 @@ class NeoAsyncHook(NeoHook):
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        self.close()  # the rate budget, and the session that fetched OAuth tokens, if any
 
     async def __aenter__(self) -> NeoAsyncHook:
         await self.aload()
@@ -511,42 +601,46 @@ class NeoAsyncHook(NeoHook):
                 elif isinstance(action, RenewToken):
                     self._tokens.invalidate(token)
                     reply = None
+                elif isinstance(action, Reserve | RateLimited):
+                    budget = self.rate_budget
+                    if budget.blocking:  # a Redis round trip must not hold up the event loop
+                        reply = await asyncio.to_thread(_budget_reply, budget, action)
+                    else:
+                        reply = _budget_reply(budget, action)
                 else:
-                    headers = dict(action.headers)
-                    if action.authenticated:
-                        if self.settings.auth_type == "basic":
-                            headers["Authorization"] = self.settings.basic_authorization()
-                        else:
-                            token = await self._atoken()
-                            headers["X-CAP-API-OAUTH-TOKEN"] = token
-                    reply = await self._asend(action, headers)
+                    token = await self._atoken() if self._needs_token(action) else None
+                    reply = await self._asend(action, self._headers(action, token))
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
     async def _asend(self, action: Send, headers: dict[str, str]) -> Received | Failed:
+        timeout = self.settings.timeout
         try:
             client = await self._aclient()
-            response = await client.request(
-                action.method, action.url, headers=headers, json=action.json_body
+            # httpx's timeouts are per socket operation; this one bounds the whole request.
+            response = await asyncio.wait_for(
+                client.request(
+                    action.method,
+                    action.url,
+                    headers=headers,
+                    json=action.json_body,
+                    follow_redirects=False,  # a redirect is the exchange's protocol error
+                ),
+                timeout,
             )
         except httpx.TransportError as exc:
             return Failed(f"{type(exc).__name__}: {exc}")
+        except asyncio.TimeoutError:
+            return Failed(f"the answer took longer than timeout={timeout:g} s")
         return Received(response.status_code, response.headers, response.content)
 
     async def _atoken(self) -> str:
+        """The sync hook's `_token`, in a thread when a fetch is due: a token is fetched once per
+        ttl, so its one lock and one fetch serve the threads and coroutines of a hook alike."""
         token = self._tokens.current()
         if token is not None:
             return token
-        if self._token_lock is None:
-            self._token_lock = asyncio.Lock()
-        async with self._token_lock:
-            cached = self._tokens.current()
-            if cached is not None:
-                return cached
-            fresh, ttl = await self._adrive(self.exchange.token())
-            mask_secret(fresh)
-            self._tokens.store(fresh, ttl)
-            return fresh
+        return await asyncio.to_thread(self._token)
 
     async def aget_event_allocations(
         self, *, customer_id: int | str, entity_id: str, event_type: int | str
@@ -554,7 +648,7 @@ class NeoAsyncHook(NeoHook):
         """Every allocation one event gave one customer (all pages)."""
         await self.aload()
         query = self._event_query(customer_id, entity_id, event_type)
-        return await self._adrive(self.exchange.all_pages(EVENT_ALLOCATIONS, query))
+        return await self._adrive(self.exchange.fetch(EVENT_ALLOCATIONS, query))
 
     async def aget_expiring_allocations(
         self,
@@ -574,7 +668,7 @@ class NeoAsyncHook(NeoHook):
             expiry_start=expiry_start,
             expiry_end=expiry_end,
         )
-        return await self._adrive(self.exchange.all_pages(EXPIRING_ALLOCATIONS, query))
+        return await self._adrive(self.exchange.fetch(EXPIRING_ALLOCATIONS, query))
 
     async def aget_points_awarded(
         self,
@@ -600,6 +694,5 @@ class NeoAsyncHook(NeoHook):
         )
         records: list[PointsAwardedSummary] = []
         for query in queries:
-            found = await self._adrive(self.exchange.call(POINTS_AWARDED, query))
-            records += drop_duplicate_ids(found, self.stats)
+            records += await self._adrive(self.exchange.fetch(POINTS_AWARDED, query))
         return records

@@ -32,10 +32,11 @@ from airflow_provider_neo.records import (
     PointsAllocation,
     PointsAwardedSummary,
 )
-from airflow_provider_neo.utils.customers import customers_from_file, customers_from_value
-from airflow_provider_neo.utils.output import FORMATS, RecordSink
+from airflow_provider_neo.utils.customers import CustomerSource, HasCustomers
+from airflow_provider_neo.utils.output import FORMATS, RecordSink, task_writer
 from airflow_provider_neo.utils.progress import Progress
-from airflow_provider_neo.utils.windows import check_window_arguments, resolve_window
+from airflow_provider_neo.utils.windows import ExpiryWindow, HasExpiryWindow
+from airflow_provider_neo.validation import choice
 
 DEFAULT_MAX_XCOM_RECORDS = 1_000
 
@@ -70,15 +71,11 @@ class BaseNeoOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if output_format not in FORMATS:
-            raise ValueError(
-                f"output_format: expected one of {', '.join(FORMATS)}, got {output_format!r}"
-            )
+        self.output_format = choice("output_format", output_format, FORMATS)
         if max_xcom_records < 0:
             raise ValueError(f"max_xcom_records: expected 0 or more, got {max_xcom_records}")
         self.neo_conn_id = neo_conn_id
         self.output_path = output_path
-        self.output_format = output_format
         self.max_xcom_records = max_xcom_records
         self.progress_interval = progress_interval
         self.hook_params = hook_params or {}
@@ -118,7 +115,13 @@ class BaseNeoOperator(BaseOperator):
         rows: list[Any] = []
         try:
             if self.output_path:
-                with RecordSink(self.output_path, self.output_format, self.endpoint.record) as sink:
+                sink = RecordSink(
+                    self.output_path,
+                    self.output_format,
+                    self.endpoint.record,
+                    writer=task_writer(context) if hasattr(context, "get") else None,
+                )
+                with sink:
                     for record in records:
                         sink.write(record)
                         total += self.points(record) or 0
@@ -150,6 +153,8 @@ class BaseNeoOperator(BaseOperator):
             "retries": stats["retries"],
             "path": self.output_path,
             "format": self.output_format if self.output_path else None,
+            # Only when Neo misbehaved: rows of customers not asked for, dropped.
+            **({"rows_not_asked_for": n} if (n := stats["rows_not_asked_for"]) else {}),
             **self.summary_extra(),
         }
         if self.output_path:
@@ -187,56 +192,43 @@ class BaseNeoOperator(BaseOperator):
         return OperatorLineage(inputs=inputs, outputs=outputs)
 
 
-class _CustomersMixin(BaseNeoOperator):
+class _CustomersMixin(HasCustomers, BaseNeoOperator):
     """Customers from `customer_ids` (a list, one id, an XCom) or `customers_path` (a file)."""
 
     def _init_customers(
         self, customer_ids: Any, customers_path: str | None, customers_column: str
     ) -> None:
-        if (customer_ids is None) == (customers_path is None):
-            raise ValueError("customer_ids: give exactly one of customer_ids or customers_path")
-        self.customer_ids = customer_ids
-        self.customers_path = customers_path
-        self.customers_column = customers_column
+        self.customer_source = CustomerSource(customer_ids, customers_path, customers_column)
         self._total: int | None = None
 
     def customers(self) -> Iterable[Any]:
-        if self.customers_path:
-            return customers_from_file(self.customers_path, self.customers_column)
-        ids = customers_from_value(self.customer_ids)
-        assert ids is not None
+        ids = self.customer_source.resolve()
         self._total = len(ids) if isinstance(ids, (list, tuple, range)) else None
         return ids
 
     def total_customers(self) -> int | None:
         return self._total
 
+    def summary_extra(self) -> dict[str, Any]:
+        extra: dict[str, Any] = super().summary_extra()
+        if self.customer_source.duplicate_ids:
+            extra["duplicate_customer_ids"] = self.customer_source.duplicate_ids
+        return extra
 
-class _WindowMixin(BaseNeoOperator):
-    """An expiry window, explicit or derived from the run (see `utils.windows`)."""
+
+class _WindowMixin(HasExpiryWindow, BaseNeoOperator):
+    """An expiry window, explicit or derived from the run (`ExpiryWindow`)."""
 
     def _init_window(
         self, expiry_start: Any, expiry_end: Any, days_ahead: Any, window_days: Any
     ) -> None:
-        check_window_arguments(expiry_start, expiry_end, days_ahead, window_days)
-        self.expiry_start = expiry_start
-        self.expiry_end = expiry_end
-        self.days_ahead = days_ahead
-        self.window_days = window_days
+        self.expiry_window = ExpiryWindow(expiry_start, expiry_end, days_ahead, window_days)
         self.window: tuple[dt.date, dt.date] | None = None
 
     def resolve_window(self, context: Any) -> tuple[dt.date, dt.date]:
-        self.window = resolve_window(
-            expiry_start=self.expiry_start,
-            expiry_end=self.expiry_end,
-            days_ahead=self.days_ahead,
-            window_days=self.window_days,
-            context=context,
-            timezone=self.hook.settings.timezone,
-        )
-        self.log.info(
-            "Expiry window %s..%s (%s)", self.window[0], self.window[1], self.hook.settings.timezone
-        )
+        timezone = self.hook.settings.timezone
+        self.window = self.expiry_window.resolve(context, timezone)
+        self.log.info("Expiry window %s..%s (%s)", self.window[0], self.window[1], timezone)
         return self.window
 
     def summary_extra(self) -> dict[str, Any]:
@@ -245,16 +237,12 @@ class _WindowMixin(BaseNeoOperator):
         return {"window": [self.window[0].isoformat(), self.window[1].isoformat()]}
 
 
-_CUSTOMER_FIELDS = ("customer_ids", "customers_path")
-_WINDOW_FIELDS = ("expiry_start", "expiry_end", "days_ahead", "window_days")
-
-
 class _ProgramWindowOperator(_CustomersMixin, _WindowMixin):
     """Customers of one program and point category, and an expiry window."""
 
     template_fields: Sequence[str] = (
-        *BaseNeoOperator.template_fields, *_CUSTOMER_FIELDS, "program_id", "point_category_id",
-        *_WINDOW_FIELDS,
+        *BaseNeoOperator.template_fields, *CustomerSource.template_fields, "program_id",
+        "point_category_id", *ExpiryWindow.template_fields,
     )  # fmt: skip
 
     def __init__(
@@ -388,7 +376,7 @@ class ExpiredPointsOperator(_CustomersMixin):
     """
 
     endpoint = EXPIRED_POINTS
-    template_fields = (*BaseNeoOperator.template_fields, *_CUSTOMER_FIELDS, "year")
+    template_fields = (*BaseNeoOperator.template_fields, *CustomerSource.template_fields, "year")
     points_label = "expired_points"
 
     def __init__(
@@ -411,4 +399,4 @@ class ExpiredPointsOperator(_CustomersMixin):
         return record.points
 
     def summary_extra(self) -> dict[str, Any]:
-        return {"year": int(self.year)}
+        return {**super().summary_extra(), "year": int(self.year)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -25,40 +25,36 @@ from airflow_provider_neo.connection import DEFAULT_CONN_ID
 from airflow_provider_neo.endpoints import EventType, InvalidParameter
 from airflow_provider_neo.hooks.neo import NeoHook
 from airflow_provider_neo.triggers.neo import EventPointsAllocationTrigger, ExpiringPointsTrigger
-from airflow_provider_neo.utils.customers import customers_from_value
-from airflow_provider_neo.utils.windows import check_window_arguments, resolve_window
-
-
-def _points(name: str, value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        points = Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError(f"{name}: expected a number of points, got {value!r}") from None
-    if points < 0:
-        raise ValueError(f"{name}: expected 0 or more points, got {value!r}")
-    return points
+from airflow_provider_neo.utils.customers import CustomerSource, HasCustomers
+from airflow_provider_neo.utils.windows import ExpiryWindow, HasExpiryWindow
+from airflow_provider_neo.validation import points
 
 
 class _NeoSensor(BaseSensorOperator):
-    """Poke, or defer to a trigger, over one condition written once per sensor (`check`)."""
+    """Poke, or defer to a trigger, over one condition written once per sensor (`check`).
+
+    :param neo_conn_id: the `neo` connection.
+    :param hook_params: connection extra fields to override for this task (in the worker and
+        in the triggerer), e.g. ``{"timeout": 10}``.
+    """
 
     def __init__(
         self,
         *,
         neo_conn_id: str = DEFAULT_CONN_ID,
+        hook_params: dict[str, Any] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 60.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
         self.neo_conn_id = neo_conn_id
+        self.hook_params = hook_params or {}
         self.deferrable = deferrable
 
     @cached_property
     def hook(self) -> NeoHook:
-        return NeoHook(self.neo_conn_id)
+        return NeoHook(self.neo_conn_id, **self.hook_params)
 
     def prepare(self, context: Any) -> None:
         """Check the (rendered) arguments before the first request."""
@@ -123,7 +119,7 @@ class EventPointsAllocationSensor(_NeoSensor):
         self.entity_id = entity_id
         self.event_type = event_type
         self.status = status
-        self.min_points = _points("min_points", min_points)
+        self.min_points = points("min_points", min_points)
 
     def prepare(self, context: Any) -> None:
         try:
@@ -144,6 +140,7 @@ class EventPointsAllocationSensor(_NeoSensor):
     def trigger(self) -> BaseTrigger:
         return EventPointsAllocationTrigger(
             neo_conn_id=self.neo_conn_id,
+            hook_params=self.hook_params,
             customer_id=self.customer,
             entity_id=self.entity_id,
             event_type_id=self.event_type_id,
@@ -153,11 +150,15 @@ class EventPointsAllocationSensor(_NeoSensor):
         )
 
 
-class ExpiringPointsSensor(_NeoSensor):
+class ExpiringPointsSensor(HasCustomers, HasExpiryWindow, _NeoSensor):
     """Waits until customers have at least ``min_points`` AVAILABLE points expiring in a window,
     for DAGs that should only go on when there is something to remind customers about.
 
-    :param customer_ids: the customers (a list, comma-separated text or an XCom; templated).
+    :param customer_ids: the customers (a list, one id, comma-separated text or an XCom;
+        templated).
+    :param customers_path: instead, a CSV with a ``customer_id`` column or NDJSON, local or any
+        ObjectStoragePath URL (templated); read once per check.
+    :param customers_column: the id column of ``customers_path`` (default ``customer_id``).
     :param program_id: the loyalty program (templated).
     :param point_category_id: the point category (templated).
     :param expiry_start: first expiry day; with ``expiry_end``, an explicit window (templated).
@@ -171,16 +172,18 @@ class ExpiringPointsSensor(_NeoSensor):
     """
 
     template_fields: Sequence[str] = (
-        "customer_ids", "program_id", "point_category_id", "expiry_start", "expiry_end",
-        "days_ahead", "window_days",
+        *CustomerSource.template_fields, "program_id", "point_category_id",
+        *ExpiryWindow.template_fields,
     )  # fmt: skip
 
     def __init__(
         self,
         *,
-        customer_ids: Any,
         program_id: int | str,
         point_category_id: int | str,
+        customer_ids: Any = None,
+        customers_path: str | None = None,
+        customers_column: str = "customer_id",
         expiry_start: Any = None,
         expiry_end: Any = None,
         days_ahead: int | str | None = None,
@@ -189,26 +192,15 @@ class ExpiringPointsSensor(_NeoSensor):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_window_arguments(expiry_start, expiry_end, days_ahead, window_days)
-        self.customer_ids = customer_ids
+        self.customer_source = CustomerSource(customer_ids, customers_path, customers_column)
+        self.expiry_window = ExpiryWindow(expiry_start, expiry_end, days_ahead, window_days)
         self.program_id = program_id
         self.point_category_id = point_category_id
-        self.expiry_start = expiry_start
-        self.expiry_end = expiry_end
-        self.days_ahead = days_ahead
-        self.window_days = window_days
-        self.min_points = _points("min_points", min_points) or Decimal(0)
+        self.min_points = points("min_points", min_points) or Decimal(0)
 
     def prepare(self, context: Any) -> None:
-        self.customers = list(customer_id_stream(customers_from_value(self.customer_ids)))
-        self.window = resolve_window(
-            expiry_start=self.expiry_start,
-            expiry_end=self.expiry_end,
-            days_ahead=self.days_ahead,
-            window_days=self.window_days,
-            context=context,
-            timezone=self.hook.settings.timezone,
-        )
+        self.customers = list(customer_id_stream(self.customer_source.resolve()))
+        self.window = self.expiry_window.resolve(context, self.hook.settings.timezone)
 
     def check(self) -> Any:
         rows = list(
@@ -225,6 +217,7 @@ class ExpiringPointsSensor(_NeoSensor):
     def trigger(self) -> BaseTrigger:
         return ExpiringPointsTrigger(
             neo_conn_id=self.neo_conn_id,
+            hook_params=self.hook_params,
             customer_ids=self.customers,
             program_id=self.program_id,
             point_category_id=self.point_category_id,

@@ -23,15 +23,20 @@ from airflow_provider_neo.client.errors import (
 )
 from airflow_provider_neo.conditions import event_rows_ready, expiring_points_ready
 from airflow_provider_neo.hooks.neo import NeoAsyncHook
+from airflow_provider_neo.utils.customers import CustomerSource, HasCustomers
+from airflow_provider_neo.utils.windows import ExpiryWindow, HasExpiryWindow
 
 TRANSIENT = (NeoServerError, NeoConnectionError, NeoRateLimitedError)
 
 
 class _NeoPollTrigger(BaseTrigger):
-    def __init__(self, neo_conn_id: str, poke_interval: float) -> None:
+    def __init__(
+        self, neo_conn_id: str, poke_interval: float, hook_params: dict[str, Any] | None
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.neo_conn_id = neo_conn_id
         self.poke_interval = poke_interval
+        self.hook_params = hook_params or {}
 
     def _kwargs(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -42,6 +47,8 @@ class _NeoPollTrigger(BaseTrigger):
             {
                 "neo_conn_id": self.neo_conn_id,
                 "poke_interval": self.poke_interval,
+                # only when given: triggers serialised without it resume unchanged
+                **({"hook_params": self.hook_params} if self.hook_params else {}),
                 **self._kwargs(),
             },
         )
@@ -49,7 +56,7 @@ class _NeoPollTrigger(BaseTrigger):
     async def _poll(
         self, check: Callable[[NeoAsyncHook], Awaitable[Any]]
     ) -> AsyncIterator[TriggerEvent]:
-        async with NeoAsyncHook(self.neo_conn_id) as hook:
+        async with NeoAsyncHook(self.neo_conn_id, **self.hook_params) as hook:
             while True:
                 try:
                     result = await check(hook)
@@ -78,8 +85,9 @@ class EventPointsAllocationTrigger(_NeoPollTrigger):
         status: str | None = None,
         min_points: str | None = None,
         poke_interval: float = 60.0,
+        hook_params: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(neo_conn_id, poke_interval)
+        super().__init__(neo_conn_id, poke_interval, hook_params)
         self.customer_id = customer_id
         self.entity_id = entity_id
         self.event_type_id = event_type_id
@@ -110,7 +118,7 @@ class EventPointsAllocationTrigger(_NeoPollTrigger):
             yield event
 
 
-class ExpiringPointsTrigger(_NeoPollTrigger):
+class ExpiringPointsTrigger(HasCustomers, HasExpiryWindow, _NeoPollTrigger):
     """Fires when customers have at least `min_points` AVAILABLE points expiring in a window."""
 
     def __init__(
@@ -124,13 +132,13 @@ class ExpiringPointsTrigger(_NeoPollTrigger):
         expiry_end: str,
         min_points: str = "1",
         poke_interval: float = 60.0,
+        hook_params: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(neo_conn_id, poke_interval)
-        self.customer_ids = list(customer_ids)
+        super().__init__(neo_conn_id, poke_interval, hook_params)
+        self.customer_source = CustomerSource(customer_ids=list(customer_ids))
+        self.expiry_window = ExpiryWindow(expiry_start=expiry_start, expiry_end=expiry_end)
         self.program_id = program_id
         self.point_category_id = point_category_id
-        self.expiry_start = expiry_start
-        self.expiry_end = expiry_end
         self.min_points = min_points
 
     def _kwargs(self) -> dict[str, Any]:
@@ -147,12 +155,13 @@ class ExpiringPointsTrigger(_NeoPollTrigger):
         minimum = Decimal(self.min_points)
 
         async def check(hook: NeoAsyncHook) -> Any:
+            start, end = self.expiry_window.resolve({}, hook.settings.timezone)
             rows = await hook.aget_points_awarded(
-                self.customer_ids,
+                self.customer_source.resolve(),
                 program_id=self.program_id,  # type: ignore[arg-type]
                 point_category_id=self.point_category_id,  # type: ignore[arg-type]
-                expiry_start=self.expiry_start,
-                expiry_end=self.expiry_end,
+                expiry_start=start,
+                expiry_end=end,
             )
             return expiring_points_ready(rows, min_points=minimum)
 

@@ -1,0 +1,1 @@
+"""Developer scripts (docs generation, servers, the local topology); no distribution ships them."""
