@@ -294,7 +294,7 @@ def _use_write_ahead_log(connection: Any, patience_seconds: float = 60.0) -> Non
 
 
 def _connection_engine(conn_id: str) -> Engine:
-    from airflow.sdk import BaseHook
+    from airflow.providers.common.compat.sdk import BaseHook
 
     connection = BaseHook.get_connection(conn_id)
     not_a_database = LedgerLocationError(

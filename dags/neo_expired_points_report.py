@@ -14,9 +14,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath, Param, dag, task
+from airflow.providers.common.compat.sdk import ObjectStoragePath, Param, dag, task
 
 from airflow_provider_neo.operators.neo import ExpiredPointsOperator
+from airflow_provider_neo.utils.files import text_lines
 from airflow_provider_neo.utils.output import atomic_csv
 
 DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
@@ -49,12 +50,11 @@ def neo_expired_points_report() -> None:
         """Expired points per program and customer counts, beside the detailed report."""
         per_program: dict[str, Decimal] = {}
         customers: set[str] = set()
-        with ObjectStoragePath(summary["path"]).open("r", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                customers.add(row["customerId"])
-                per_program[row["programId"]] = per_program.get(
-                    row["programId"], Decimal(0)
-                ) + Decimal(row["points"])
+        for row in csv.DictReader(text_lines(summary["path"], argument="output_path")):
+            customers.add(row["customerId"])
+            per_program[row["programId"]] = per_program.get(row["programId"], Decimal(0)) + Decimal(
+                row["points"]
+            )
         result = {
             "year": summary["year"],
             "report": summary["path"],

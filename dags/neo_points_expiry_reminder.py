@@ -40,9 +40,16 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    ObjectStoragePath,
+    Param,
+    dag,
+    get_current_context,
+    task,
+    task_group,
+)
 from airflow.providers.smtp.hooks.smtp import SmtpHook
-from airflow.sdk import ObjectStoragePath, Param, dag, get_current_context, task, task_group
-from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_neo.hooks.neo import NeoHook
 from airflow_provider_neo.ledger import SentLedger
@@ -57,6 +64,7 @@ from airflow_provider_neo.reminders import (
     read_customers,
     task_try_owner,
 )
+from airflow_provider_neo.utils.files import byte_lines, text_lines
 from airflow_provider_neo.utils.output import atomic_csv, atomic_open, task_writer
 from airflow_provider_neo.utils.windows import local_day, run_anchor
 
@@ -144,7 +152,6 @@ def neo_points_expiry_reminder() -> None:
     def split_customers(params: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
         """The CRM extract split into shard files, one mapped task group each."""
         writer = task_writer(get_current_context())
-        source = ObjectStoragePath(params["customers_path"])
         shards: list[dict[str, Any]] = []
         rows: list[list[str]] = []
 
@@ -155,11 +162,10 @@ def neo_points_expiry_reminder() -> None:
             shards.append({"index": len(shards), "path": url, "customers": len(rows)})
             rows.clear()
 
-        with source.open("r", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                rows.append([row[column] for column in SHARD_COLUMNS])
-                if len(rows) == params["shard_size"]:
-                    flush()
+        for row in csv.DictReader(text_lines(params["customers_path"], argument="customers_path")):
+            rows.append([row[column] for column in SHARD_COLUMNS])
+            if len(rows) == params["shard_size"]:
+                flush()
         if rows:
             flush()
         return shards
@@ -172,8 +178,9 @@ def neo_points_expiry_reminder() -> None:
         shard: dict[str, Any], days: dict[str, list[str]], params: dict[str, Any], run_id: str
     ) -> dict[str, Any]:
         """The reminders of one shard, for every lead time and expiry day, written as NDJSON."""
-        with ObjectStoragePath(shard["path"]).open("r", encoding="utf-8") as handle:
-            customers = list(read_customers(csv.DictReader(handle)))
+        customers = list(
+            read_customers(csv.DictReader(text_lines(shard["path"], argument="shard")))
+        )
         hook = NeoHook(params["neo_conn_id"])
         reminders = find_reminders(
             hook,
@@ -198,8 +205,7 @@ def neo_points_expiry_reminder() -> None:
     def send(found: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         """Email one shard's reminders, each exactly once, whatever retries or other runners."""
         decoder = msgspec.json.Decoder(Reminder)
-        with ObjectStoragePath(found["path"]).open("rb") as handle:
-            reminders = [decoder.decode(line) for line in handle if line.strip()]
+        reminders = [decoder.decode(line) for line in byte_lines(found["path"]) if line.strip()]
         template = ReminderTemplate(
             Path(params["email_template"]).read_text(), params["email_subject"]
         )
@@ -308,19 +314,18 @@ def _write_reminder_list(
     per_lead: dict[int, dict[str, Any]] = {}
     with atomic_csv(url, CSV_COLUMNS, writer=writer) as rows:
         for shard in sorted(found, key=lambda item: item["index"]):
-            with ObjectStoragePath(shard["path"]).open("rb") as lines:
-                for line in lines:
-                    if not line.strip():
-                        continue
-                    r = decoder.decode(line)
-                    rows.writerow(
-                        [r.customer_id, r.email, r.first_name, r.lead_days,
-                         r.expiry_date.isoformat(), str(r.remaining_points),
-                         json.dumps({k: str(v) for k, v in r.programs.items()})]
-                    )  # fmt: skip
-                    lead = per_lead.setdefault(r.lead_days, {"customers": 0, "points": Decimal(0)})
-                    lead["customers"] += 1
-                    lead["points"] += r.remaining_points
+            for line in byte_lines(shard["path"]):
+                if not line.strip():
+                    continue
+                r = decoder.decode(line)
+                rows.writerow(
+                    [r.customer_id, r.email, r.first_name, r.lead_days,
+                     r.expiry_date.isoformat(), str(r.remaining_points),
+                     json.dumps({k: str(v) for k, v in r.programs.items()})]
+                )  # fmt: skip
+                lead = per_lead.setdefault(r.lead_days, {"customers": 0, "points": Decimal(0)})
+                lead["customers"] += 1
+                lead["points"] += r.remaining_points
     return per_lead
 
 

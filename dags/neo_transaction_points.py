@@ -19,12 +19,18 @@ from typing import Any
 
 import jinja2
 import msgspec
+from airflow.providers.common.compat.sdk import (
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
 from airflow.providers.smtp.hooks.smtp import SmtpHook
-from airflow.sdk import ObjectStoragePath, Param, dag, get_current_context, task
 
 from airflow_provider_neo.ledger import SentLedger
 from airflow_provider_neo.reminders import deliver, task_try_owner
 from airflow_provider_neo.sensors.neo import EventPointsAllocationSensor
+from airflow_provider_neo.utils.files import text_lines
 
 DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
 TEMPLATES = Path(__file__).parent / "templates"
@@ -107,10 +113,9 @@ def neo_transaction_points() -> None:
 def _crm_record(params: dict[str, Any]) -> dict[str, str]:
     if params.get("email"):
         return {"email": params["email"], "first_name": ""}
-    with ObjectStoragePath(params["customers_path"]).open("r", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if int(row["customer_id"]) == int(params["customer_id"]):
-                return {"email": row["email"], "first_name": row["first_name"]}
+    for row in csv.DictReader(text_lines(params["customers_path"], argument="customers_path")):
+        if int(row["customer_id"]) == int(params["customer_id"]):
+            return {"email": row["email"], "first_name": row["first_name"]}
     raise ValueError(f"customer_id: {params['customer_id']} is not in {params['customers_path']}")
 
 

@@ -32,8 +32,12 @@ class DemoEnvironment:
         as_of: str = DEMO_DATE,
         timezone: str = "Asia/Kolkata",
         simulator_args: tuple[str, ...] = (),
+        airflow_bin: Path | None = None,
     ) -> None:
         self.work_dir = work_dir
+        # Where `airflow` and its Python live: this venv's, or another installation's (the
+        # compatibility matrix runs the DAGs on each supported Airflow release).
+        self.airflow_bin = airflow_bin or Path(sys.executable).parent
         self.data_dir = work_dir / "data"
         self.airflow_home = work_dir / "airflow"
         self.timezone = timezone
@@ -97,7 +101,7 @@ class DemoEnvironment:
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PATH": f"{self.airflow_bin}{os.pathsep}{os.environ.get('PATH', '')}",
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPOSITORY / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -125,7 +129,7 @@ class DemoEnvironment:
         )  # fmt: skip
 
     def airflow_command(self, *args: str) -> list[str]:
-        return [str(Path(sys.executable).parent / "airflow"), *args]
+        return [str(self.airflow_bin / "airflow"), *args]
 
     def dags_test(
         self,

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import requests
 import urllib3
-from airflow.sdk import BaseHook
-from airflow.sdk.log import mask_secret
+from airflow.providers.common.compat.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_neo import __version__
@@ -49,6 +48,7 @@ from airflow_provider_neo.client.exchange import (
 )
 from airflow_provider_neo.client.ratelimit import RateBudget, open_rate_budget
 from airflow_provider_neo.client.tokens import TokenCache
+from airflow_provider_neo.compat import mask_secret
 from airflow_provider_neo.connection import (
     CONN_TYPE,
     DEFAULT_CONN_ID,

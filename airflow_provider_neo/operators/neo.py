@@ -15,8 +15,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 import msgspec
-from airflow.sdk import BaseOperator, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, ObjectStoragePath
 
 from airflow_provider_neo.connection import DEFAULT_CONN_ID
 from airflow_provider_neo.endpoints import (

@@ -14,9 +14,12 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.common.compat.sdk import conf
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 from airflow.triggers.base import BaseTrigger
 
 from airflow_provider_neo.client.batching import customer_id_stream

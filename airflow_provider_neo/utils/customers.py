@@ -3,16 +3,16 @@ text, an upstream XCom, or a CSV/NDJSON file, streamed (`CustomerSource`)."""
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 import logging
 from collections.abc import Generator, Iterable, Iterator
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
-from airflow.sdk import ObjectStoragePath
+from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from airflow_provider_neo.utils.arguments import Delegated
+from airflow_provider_neo.utils.files import text_lines
 from airflow_provider_neo.validation import whole_number
 
 log = logging.getLogger(__name__)
@@ -32,31 +32,6 @@ def customers_from_value(value: Any) -> Iterable[Any] | None:
     raise ValueError(f"customer_ids: expected ids, got {type(value).__name__}")
 
 
-def _open_lines(path: ObjectStoragePath, url: str) -> Generator[str, None, None]:
-    """The file's lines as text, decoded one line at a time so that a byte that is not UTF-8
-    is reported with its line; a UTF-8 byte-order mark (Excel's "CSV UTF-8") is skipped."""
-    binary: IO[bytes] = path.open("rb")
-    if path.name.endswith(".gz"):
-        import gzip
-
-        binary = gzip.open(binary)  # type: ignore[assignment]  # noqa: SIM115 - closed below
-    return _decoded_lines(binary, url)
-
-
-def _decoded_lines(binary: IO[bytes], url: str) -> Generator[str, None, None]:
-    with binary:
-        for number, raw in enumerate(binary, 1):
-            line = raw.removeprefix(codecs.BOM_UTF8) if number == 1 else raw
-            try:
-                yield line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ValueError(
-                    f"customers_path: line {number} of {url} is not UTF-8 (byte"
-                    f" {line[exc.start]:#04x} at column {exc.start + 1}; Latin-1 or Windows-1252,"
-                    " perhaps): save the file as UTF-8"
-                ) from None
-
-
 def customers_from_file(url: str, column: str = "customer_id") -> Iterator[Any]:
     """Stream ids from a CSV with a `column` header, or NDJSON objects (or bare ids) a line.
 
@@ -67,7 +42,7 @@ def customers_from_file(url: str, column: str = "customer_id") -> Iterator[Any]:
     path = ObjectStoragePath(url)
     if not path.exists():
         raise ValueError(f"customers_path: no file at {url}")
-    lines = _open_lines(path, url)
+    lines = text_lines(url, argument="customers_path")
     if path.name.endswith(CSV_SUFFIXES):
         reader = csv.DictReader(lines)
         if not reader.fieldnames or column not in reader.fieldnames:

@@ -20,8 +20,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Final
 
 import msgspec
-from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, ObjectStoragePath
 
 from airflow_provider_neo.records import JSON_ENCODER
 from airflow_provider_neo.validation import choice
