@@ -227,7 +227,7 @@ CONNECTION_FIELDS: Final = (
         "timeout",
         "Timeout (seconds)",
         "number",
-        "Seconds one request may take in all, its whole body included: a deadline, not a"
+        "Seconds one request may take in all, headers and body included: a deadline, not a"
         " per-read timeout.",
         default=30,
         minimum=0.001,

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,6 +25,9 @@ import requests
 import urllib3
 from airflow.providers.common.compat.sdk import BaseHook
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.response import HTTPResponse
 
 from airflow_provider_neo import __version__
 from airflow_provider_neo.client.backoff import Backoff
@@ -95,6 +102,101 @@ CONNECTION_TEST_QUERY = {
 
 class _DeadlinePassed(TimeoutError):
     """The whole request took longer than the connection's `timeout`."""
+
+
+def _too_late(timeout: float) -> Failed:
+    """How a request that outlived its deadline fails, whichever part of it was slow (both hooks
+    say the same); the exchange retries it like any other timeout."""
+    return Failed(f"the answer took longer than timeout={timeout:g} s")
+
+
+@dataclass
+class _Deadline:
+    """The deadline of the request a thread is sending."""
+
+    at: float  # a time.monotonic() value
+    passed: bool = False  # set when the connection was cut because `at` passed
+
+
+# The request the current thread is sending: set by `NeoHook._send` around `session.request`,
+# which runs the connection below in that same thread (each worker of `bounded_map` sets its own).
+_current_deadline: ContextVar[_Deadline | None] = ContextVar("neo_deadline", default=None)
+
+
+def _cut(sock: Any, deadline: _Deadline) -> None:
+    """Shut the connection down, so that a read blocked on it fails at once."""
+    deadline.passed = True
+    try:
+        if isinstance(sock, socket.socket):
+            # `socket.socket`'s own shutdown, not `SSLSocket.shutdown`: that one also drops the
+            # TLS state under the thread reading it, which could then fail with a ValueError.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        else:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed: nothing left to cut
+
+
+@contextmanager
+def _cut_at_deadline(sock: Any) -> Iterator[None]:
+    """Cut `sock` if the current request's deadline passes before the block ends.
+
+    requests' `timeout` only bounds each socket read, so a server that sends its status line and
+    headers a byte at a time could hold a request for ever; a timer armed for the time left
+    bounds them all together.
+    """
+    deadline = _current_deadline.get()
+    if deadline is None or sock is None:
+        yield
+        return
+    timer = threading.Timer(max(deadline.at - time.monotonic(), 0.0), _cut, (sock, deadline))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        # Wait for it, so that no thread outlives the request and no late cut hits the socket
+        # once the headers are in (the body is bounded by `_read_body_before`).
+        timer.join()
+
+
+class _DeadlineHTTPConnection(HTTPConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
+        with _cut_at_deadline(self.sock):
+            return super().getresponse()
+
+
+class _DeadlineHTTPSConnection(HTTPSConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
+        with _cut_at_deadline(self.sock):
+            return super().getresponse()
+
+
+class _DeadlineHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+_DEADLINE_POOLS = {"http": _DeadlineHTTPConnectionPool, "https": _DeadlineHTTPSConnectionPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter, with connections that keep `_current_deadline` while awaiting headers
+    (pooling, TLS verification and everything else as usual)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _DEADLINE_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.ProxyManager:
+        manager: urllib3.ProxyManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager) is urllib3.ProxyManager:  # a SOCKS manager has pools of its own
+            manager.pool_classes_by_scheme = _DEADLINE_POOLS
+        return manager
 
 
 # Transport failures worth another try; anything else from requests is a bug to surface.
@@ -263,7 +365,7 @@ class NeoHook(BaseHook):
         if self._session is None:
             session = requests.Session()
             size = self.settings.max_concurrency
-            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=size, max_retries=0)
+            adapter = _DeadlineAdapter(pool_connections=2, pool_maxsize=size, max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             session.headers["User-Agent"] = USER_AGENT
@@ -320,7 +422,11 @@ class NeoHook(BaseHook):
 
     def _send(self, action: Send, headers: dict[str, str]) -> Received | Failed:
         timeout = self.settings.timeout
-        deadline = time.monotonic() + timeout  # for the whole request, the body included
+        # `timeout` is a deadline for the whole request: the connection is cut when it passes
+        # while the status line and headers are awaited (`_cut_at_deadline`), and the body is
+        # read against it (`_read_body_before`).
+        deadline = _Deadline(time.monotonic() + timeout)
+        context = _current_deadline.set(deadline)
         try:
             response = self.get_conn().request(
                 action.method,
@@ -333,11 +439,15 @@ class NeoHook(BaseHook):
                 stream=True,  # the body is read against the deadline below
             )
         except _REQUESTS_FAILURES as exc:
-            return Failed(f"{type(exc).__name__}: {exc}")
+            return _too_late(timeout) if deadline.passed else Failed(f"{type(exc).__name__}: {exc}")
+        finally:
+            _current_deadline.reset(context)
         try:
-            body = _read_body_before(response, deadline, timeout)
+            body = _read_body_before(response, deadline.at, timeout)
         except _BODY_FAILURES as exc:
             response.close()
+            if deadline.passed or isinstance(exc, _DeadlinePassed):
+                return _too_late(timeout)
             return Failed(f"{type(exc).__name__}: {exc}")
         return Received(response.status_code, response.headers, body)
 
@@ -631,7 +741,7 @@ class NeoAsyncHook(NeoHook):
         except httpx.TransportError as exc:
             return Failed(f"{type(exc).__name__}: {exc}")
         except asyncio.TimeoutError:
-            return Failed(f"the answer took longer than timeout={timeout:g} s")
+            return _too_late(timeout)
         return Received(response.status_code, response.headers, response.content)
 
     async def _atoken(self) -> str:

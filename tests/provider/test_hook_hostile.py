@@ -124,6 +124,37 @@ def test_timeout_is_a_deadline_for_the_whole_request_body_included(
     assert len(neo.seen) == 1
 
 
+# A whole answer's status line and headers (and an empty page): 38 bytes before the body.
+_HEAD_AND_BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]"
+_HEAD_BYTE_EVERY = 0.3  # seconds: each read is quick, the status line and headers ~11 s
+
+
+def _trickling_headers(handler: BaseHTTPRequestHandler) -> None:
+    """A valid answer whose status line and headers come one byte every 0.3 s."""
+    try:
+        for byte in _HEAD_AND_BODY:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(_HEAD_BYTE_EVERY)
+    except OSError:
+        pass  # the client gave up, as it should
+
+
+@pytest.mark.parametrize("hook_type", [NeoHook, NeoAsyncHook])
+def test_timeout_is_a_deadline_for_the_whole_request_headers_included(
+    neo_conn: Callable[..., str], hook_type: type[NeoHook]
+) -> None:
+    trickle = len(_HEAD_AND_BODY) * _HEAD_BYTE_EVERY
+    with LoopbackServer(_trickling_headers) as neo:
+        neo_conn(neo, timeout=1, max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(NeoConnectionError, match=r"took longer than timeout=1 s"):
+            _read_event(hook_type)
+        took = time.monotonic() - started
+    assert 0.9 < took < 1.6 < trickle / 4  # far below the time the headers take to trickle in
+    assert len(neo.seen) == 1
+
+
 @pytest.mark.parametrize("hook_type", [NeoHook, NeoAsyncHook])
 def test_a_slow_body_within_the_timeout_is_read_whole(
     neo_conn: Callable[..., str], hook_type: type[NeoHook]
