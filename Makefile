@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := scripts/uv
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint format simulator bench-hook bench-simulator bench-ledger bench-budget clean
+.PHONY: venv demo test compat lint format simulator bench-hook bench-simulator bench-ledger bench-budget clean
 
 venv:
 	@$(UV) sync --frozen --quiet --extra celery --extra redis
@@ -15,6 +15,11 @@ demo: venv
 test: venv
 	@scripts/install-servers
 	@$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
+
+# The built wheel on every supported Airflow release (tests/compat/releases.py), each in its own
+# venv under .matrix/ with that release's dependencies as of its date.
+compat: venv
+	@$(UV) run --frozen --no-sync python -m tests.compat.matrix $(ARGS)
 
 lint: venv
 	@$(UV) run --frozen --no-sync ruff check .
@@ -29,7 +34,7 @@ simulator: venv
 	@$(UV) run --frozen --no-sync neo-simulator $(ARGS)
 
 clean:
-	rm -rf .venv .tools .demo .test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .demo .matrix .test-artifacts .pytest_cache .mypy_cache .ruff_cache
 
 bench-hook: venv
 	@$(UV) run --frozen --no-sync python benchmarks/hook_throughput.py

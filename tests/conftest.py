@@ -1,5 +1,6 @@
 """Shared fixtures: a real simulator process on loopback, real PostgreSQL and Redis servers, and
-the `neo` connection to a simulator. Tests in tests/e2e/ are marked `e2e`."""
+the `neo` connection to a simulator. Tests in tests/e2e/ are marked `e2e`; tests/compat/ runs
+only with ``--airflow-venv`` (the compatibility matrix)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,21 @@ from deploy.servers import PostgresServer, RedisServer
 from tests.harness import LoopbackServer, RunningSimulator, connection_json, start_simulator
 
 E2E = Path(__file__).parent / "e2e"
+COMPAT = Path(__file__).parent / "compat"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--airflow-venv",
+        help="run tests/compat against the Airflow release installed in this venv (make compat)",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/compat needs a release's venv: it runs only when given one."""
+    if collection_path == COMPAT and not config.getoption("--airflow-venv"):
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

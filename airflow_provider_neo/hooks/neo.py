@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import requests
 import urllib3
+from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.common.compat.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -669,7 +670,8 @@ class NeoAsyncHook(NeoHook):
     async def aload(self) -> NeoConnectionSettings:
         """Load the connection without blocking the event loop."""
         if self._connected is None:
-            self._connect(await self.aget_connection(self.neo_conn_id))
+            # BaseHook.aget_connection where it exists (3.1+), get_connection in a thread before.
+            self._connect(await get_async_connection(self.neo_conn_id))
         return self.settings
 
     async def _aclient(self) -> httpx.AsyncClient:

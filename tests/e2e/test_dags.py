@@ -22,12 +22,17 @@ import pytest
 import requests
 
 from demo.environment import REPOSITORY, DemoEnvironment
-from tests.ground_truth import available_points_by_customer
-
-DAY = "2026-11-21"
-LEADS = (30, 7, 1)
-PROGRAMS = ((2282, 17383), (3379, 40022), (3379, 40023))
-REMINDER_DAG = "neo_points_expiry_reminder"
+from tests.dag_runs import (
+    DAY,
+    LEADS,
+    REMINDER_DAG,
+    emailed_keys,
+    expected_for,
+    expected_reminders,
+    post_once_the_sensor_has_looked,
+    run_dag,
+    summary_file,
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,52 +59,13 @@ def test_every_dag_file_imports_without_errors_or_warnings() -> None:
     assert ours == []
 
 
-def _expected_reminders(env: DemoEnvironment, day: str) -> dict[str, Decimal]:
-    """reminder key -> points for a run of `day` that catches nothing up."""
-    anchor = dt.date.fromisoformat(day)
-    return _expected_for(env, [(lead, anchor + dt.timedelta(days=lead)) for lead in LEADS])
-
-
-def _expected_for(
-    env: DemoEnvironment, reminded: Iterable[tuple[int, dt.date]]
-) -> dict[str, Decimal]:
-    """reminder key -> points for (lead time, expiry day) pairs, computed from the simulator's
-    tables, not through the API."""
-    with env.customers_csv.open() as handle:
-        customers = {int(row["customer_id"]) for row in csv.DictReader(handle)}
-    expected: dict[str, Decimal] = {}
-    for lead, when in reminded:
-        totals = available_points_by_customer(
-            env.db_path, customers=customers, day=when, timezone=env.timezone, programs=PROGRAMS
-        )
-        for customer, milli in totals.items():
-            if milli >= 1000:  # min_points = 1
-                expected[f"{customer}:{when.isoformat()}:{lead}"] = Decimal(milli) / 1000
-    return expected
-
-
-def _emailed(env: DemoEnvironment) -> list[str]:
-    return [
-        message["X-Neo-Reminder-Key"]
-        for message in env.mailbox.messages()
-        if message["X-Neo-Reminder-Key"]
-    ]
-
-
-def _run(env: DemoEnvironment, dag_id: str, day: str, conf: dict[str, Any] | None = None) -> str:
-    result = env.dags_test(dag_id, day, conf)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-5000:]
-    return output
-
-
 def test_reminders_equal_an_independent_computation_and_rerunning_sends_nothing(
     env: DemoEnvironment,
 ) -> None:
-    expected = _expected_reminders(env, DAY)
+    expected = expected_reminders(env, DAY)
     assert len(expected) > 10
-    output = _run(env, REMINDER_DAG, DAY)
-    emailed = _emailed(env)
+    output = run_dag(env, REMINDER_DAG, DAY)
+    emailed = emailed_keys(env)
     assert sorted(emailed) == sorted(expected)  # every reminder, each once
     with (env.data_dir / "neo" / "reminders" / f"{DAY}.csv").open() as handle:
         listed = {
@@ -109,23 +75,23 @@ def test_reminders_equal_an_independent_computation_and_rerunning_sends_nothing(
             for row in csv.DictReader(handle)
         }
     assert listed == expected
-    summary = _summary_file(env, DAY)
+    summary = summary_file(env, DAY)
     assert summary == _summary(output)  # the file and the log line tell the same
     assert summary["emails_sent"] == len(expected)
     message = env.mailbox.messages()[0]
     key = message["X-Neo-Reminder-Key"]
     assert message["Subject"].endswith(f"points expire on {key.split(':')[1]}")
-    _run(env, REMINDER_DAG, DAY)  # the same date again
-    assert _emailed(env) == emailed
+    run_dag(env, REMINDER_DAG, DAY)  # the same date again
+    assert emailed_keys(env) == emailed
 
 
 def test_consecutive_days_remind_each_allocation_once_per_lead_time(env: DemoEnvironment) -> None:
-    before = Counter(_emailed(env))
+    before = Counter(emailed_keys(env))
     next_day = (dt.date.fromisoformat(DAY) + dt.timedelta(days=1)).isoformat()
-    _run(env, REMINDER_DAG, next_day)
-    after = Counter(_emailed(env))
+    run_dag(env, REMINDER_DAG, next_day)
+    after = Counter(emailed_keys(env))
     new = after - before
-    assert sorted(new) == sorted(_expected_reminders(env, next_day))
+    assert sorted(new) == sorted(expected_reminders(env, next_day))
     assert max(after.values()) == 1  # no reminder twice across the two days
 
 
@@ -133,7 +99,7 @@ def test_a_delivery_interrupted_half_way_is_retried_and_sends_exactly_the_rest(
     env: DemoEnvironment, tmp_path: Path
 ) -> None:
     day = (dt.date.fromisoformat(DAY) + dt.timedelta(days=2)).isoformat()
-    expected = _expected_reminders(env, day)
+    expected = expected_reminders(env, day)
     already = len(env.mailbox.messages())
     # The mail server goes down after half the day's emails, and comes back a little later.
     env.mailbox.refuse_after(already + len(expected) // 2)
@@ -145,9 +111,9 @@ def test_a_delivery_interrupted_half_way_is_retried_and_sends_exactly_the_rest(
         env.mailbox.refuse_after(None)
 
     threading.Thread(target=recover, daemon=True).start()
-    output = _run(env, REMINDER_DAG, day)
+    output = run_dag(env, REMINDER_DAG, day)
     assert "451" in output  # a delivery task failed on the refused message, then was retried
-    new_keys = _emailed(env)[already:]
+    new_keys = emailed_keys(env)[already:]
     assert sorted(new_keys) == sorted(expected)  # the other half, exactly, none twice
 
 
@@ -155,12 +121,6 @@ def _summary(output: str) -> dict[str, Any]:
     """The run's summary as its log prints it: for runs that share one summary file."""
     line = output.split("Expiry reminders: ", 1)[1].splitlines()[0]
     return json.loads(line)  # type: ignore[no-any-return]
-
-
-def _summary_file(env: DemoEnvironment, day: str) -> dict[str, Any]:
-    """The summary the run of `day` wrote beside its reminder list."""
-    path = env.data_dir / "neo" / "reminders" / f"{day}.summary.json"
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
 def _keys_for_days(keys: Iterable[str], days: Iterable[tuple[int, dt.date]]) -> list[str]:
@@ -180,7 +140,7 @@ def test_two_runs_of_one_date_at_once_on_one_ledger_send_each_reminder_once(
     date at the same moment against one sent-ledger; the mail server holds both until both are
     delivering, so their deliveries overlap."""
     day = (dt.date.fromisoformat(DAY) + dt.timedelta(days=6)).isoformat()
-    expected = _expected_reminders(env, day)
+    expected = expected_reminders(env, day)
     assert len(expected) >= 5
     second = {"AIRFLOW_HOME": str(tmp_path / "second-airflow")}
     env.airflow("db", "migrate", env=second)
@@ -201,7 +161,7 @@ def test_two_runs_of_one_date_at_once_on_one_ledger_send_each_reminder_once(
     env.mailbox.slow_down(0)
     for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output[-5000:]
-    emailed = _keys_for_days(_emailed(env), _days_of(day))
+    emailed = _keys_for_days(emailed_keys(env), _days_of(day))
     assert sorted(emailed) == sorted(expected)  # every reminder, each once
     summaries = [_summary(output) for output in outputs]
     assert all(summary["emails_sent"] > 0 for summary in summaries)  # both really delivered
@@ -212,7 +172,7 @@ def test_a_shard_failing_under_faults_does_not_stop_the_others_and_a_rerun_sends
     env: DemoEnvironment,
 ) -> None:
     day = (dt.date.fromisoformat(DAY) + dt.timedelta(days=9)).isoformat()
-    expected = _expected_reminders(env, day)
+    expected = expected_reminders(env, day)
     with env.customers_csv.open() as handle:
         order = [int(row["customer_id"]) for row in csv.DictReader(handle)]
     shard_of = {customer: index // 500 for index, customer in enumerate(order)}  # shard_size 500
@@ -246,10 +206,10 @@ def test_a_shard_failing_under_faults_does_not_stop_the_others_and_a_rerun_sends
         ).raise_for_status()  # fmt: skip
     output = failed.stdout + failed.stderr
     assert failed.returncode != 0  # the run is seen to fail ...
-    summary = _summary_file(env, day)
+    summary = summary_file(env, day)
     assert summary["failed_shards"] == [{"shard": 1, "failed_in": "find"}]
     assert output.count("503") >= 4  # ... after the shard's find exhausted its retries
-    emailed = _keys_for_days(_emailed(env), _days_of(day))
+    emailed = _keys_for_days(emailed_keys(env), _days_of(day))
     assert sorted(emailed) == sorted(set(expected) - lost)  # ... but the other shards delivered
     with (env.data_dir / "neo" / "reminders" / f"{day}.csv").open() as handle:
         listed = {
@@ -257,33 +217,33 @@ def test_a_shard_failing_under_faults_does_not_stop_the_others_and_a_rerun_sends
             for row in csv.DictReader(handle)
         }
     assert listed == set(expected) - lost
-    _run(env, REMINDER_DAG, day, {"catch_up_days": 0})  # Neo is back: re-run the date
-    emailed = _keys_for_days(_emailed(env), _days_of(day))
+    run_dag(env, REMINDER_DAG, day, {"catch_up_days": 0})  # Neo is back: re-run the date
+    emailed = _keys_for_days(emailed_keys(env), _days_of(day))
     assert sorted(emailed) == sorted(expected)  # exactly the missing ones were added
 
 
 def test_days_a_skipped_run_left_out_are_caught_up_by_the_next(env: DemoEnvironment) -> None:
     first = dt.date.fromisoformat(DAY) + dt.timedelta(days=12)
-    _run(env, REMINDER_DAG, first.isoformat(), {"catch_up_days": 0})
+    run_dag(env, REMINDER_DAG, first.isoformat(), {"catch_up_days": 0})
     later = first + dt.timedelta(days=3)  # the two runs between did not happen
-    before = Counter(_emailed(env))
-    _run(env, REMINDER_DAG, later.isoformat())  # catch_up_days: 3 by default
+    before = Counter(emailed_keys(env))
+    run_dag(env, REMINDER_DAG, later.isoformat())  # catch_up_days: 3 by default
     days = {
         30: [later + dt.timedelta(days=n) for n in (28, 29, 30)],
         7: [later + dt.timedelta(days=n) for n in (5, 6, 7)],
         1: [later + dt.timedelta(days=n) for n in (0, 1)],  # today's expiries, not yesterday's
     }
-    assert _summary_file(env, later.isoformat())["expiry_days"] == {
+    assert summary_file(env, later.isoformat())["expiry_days"] == {
         str(lead): [day.isoformat() for day in dates] for lead, dates in days.items()
     }
-    expected = _expected_for(env, [(lead, day) for lead, dates in days.items() for day in dates])
-    new = Counter(_emailed(env)) - before
+    expected = expected_for(env, [(lead, day) for lead, dates in days.items() for day in dates])
+    new = Counter(emailed_keys(env)) - before
     assert sorted(new) == sorted(expected)
-    assert max(Counter(_emailed(env)).values()) == 1
+    assert max(Counter(emailed_keys(env)).values()) == 1
 
 
 def test_expired_points_report_equals_the_simulators_data(env: DemoEnvironment) -> None:
-    output = _run(env, "neo_expired_points_report", "2025-01-01")
+    output = run_dag(env, "neo_expired_points_report", "2025-01-01")
     report = env.data_dir / "neo" / "reports" / "expired-points-2025.csv"
     with report.open() as handle:
         rows = list(csv.DictReader(handle))
@@ -320,18 +280,9 @@ def test_transaction_points_wait_deferred_then_email_once(env: DemoEnvironment) 
         "expiry_date": "2027-11-21", "entity_id": "BILL-E2E-1", "event_type_id": 15,
     }  # fmt: skip
 
-    def post_after_the_first_check() -> None:
-        # Once the sensor has looked and found nothing, it defers; then the bill is posted.
-        stats = f"{env.simulator.url}/__sim/stats"
-        while "event_allocations" not in requests.get(stats, timeout=10).json()["requests"]:
-            time.sleep(0.2)
-        posted = requests.post(f"{env.simulator.url}/__sim/allocations", json=[bill], timeout=10)
-        posted.raise_for_status()
-
-    requests.post(f"{env.simulator.url}/__sim/reset", timeout=10)
-    threading.Thread(target=post_after_the_first_check, daemon=True).start()
+    post_once_the_sensor_has_looked(env, [bill])
     conf = {"customer_id": customer, "entity_id": "BILL-E2E-1", "event_type": "TransactionAdd"}
-    output = _run(env, "neo_transaction_points", DAY, conf)
+    output = run_dag(env, "neo_transaction_points", DAY, conf)
     assert "[DAG TEST] running trigger in line" in output  # the sensor deferred to its trigger
     notes = [
         m
@@ -345,5 +296,5 @@ def test_transaction_points_wait_deferred_then_email_once(env: DemoEnvironment) 
             r["email"] for r in csv.DictReader(handle) if int(r["customer_id"]) == customer
         )
     assert notes[0]["To"] == email
-    _run(env, "neo_transaction_points", DAY, conf)  # the same transaction again
+    run_dag(env, "neo_transaction_points", DAY, conf)  # the same transaction again
     assert len([m for m in env.mailbox.messages() if m["X-Neo-Notification-Key"]]) == 1

@@ -1,0 +1,52 @@
+"""The Airflow releases the provider supports, each installed as a user of that release would
+have installed it: Airflow and its dependencies as of the day after the release (uv's
+``--exclude-newer``), then the provider's wheel.
+
+The provider needs apache-airflow-providers-common-compat >= COMMON_COMPAT_FLOOR. Releases older
+than that floor get the floor itself (the newest common-compat of the floor's day), which is
+what their users must upgrade to; this also proves that the floor is enough.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PYTHON = "3.11"  # the only interpreter on the machines the matrix runs on
+COMMON_COMPAT_FLOOR = "1.12.0"
+COMMON_COMPAT_FLOOR_DAY = "2026-01-18"  # the day after 1.12.0 was published
+
+
+@dataclass(frozen=True)
+class Release:
+    airflow: str
+    as_of: str  # dependencies published before this day
+    # common-compat published before this day (None: as_of), for releases older than the floor
+    common_compat_as_of: str | None = None
+    # The connection form's widgets of Airflow 3.0 and 3.1 need wtforms, which only the FAB
+    # provider brings (the README says so); 2.11 has FAB, 3.2+ reads conn-fields instead.
+    wtforms: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"airflow-{self.airflow}"
+
+    def requirements(self) -> list[str]:
+        wtforms = ["wtforms"] if self.wtforms else []
+        return [f"apache-airflow=={self.airflow}", "apache-airflow-providers-smtp", *wtforms]
+
+    def uv_pip_options(self) -> list[str]:
+        compat = self.common_compat_as_of or self.as_of
+        return [
+            "--exclude-newer", self.as_of,
+            "--exclude-newer-package", f"apache-airflow-providers-common-compat={compat}",
+        ]  # fmt: skip
+
+
+RELEASES = (
+    Release("2.11.2", as_of="2026-03-15"),
+    Release("3.0.6", as_of="2025-08-30", common_compat_as_of=COMMON_COMPAT_FLOOR_DAY, wtforms=True),
+    Release("3.1.0", as_of="2025-09-26", common_compat_as_of=COMMON_COMPAT_FLOOR_DAY, wtforms=True),
+    Release("3.1.8", as_of="2026-03-12", wtforms=True),
+    Release("3.2.2", as_of="2026-05-30"),
+    Release("3.3.2", as_of="2026-09-18"),
+)
