@@ -21,6 +21,7 @@ from neo_simulator.process import SimulatorProcess
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEMO_DATE = "2026-11-21"
+UNSUBSCRIBE_SECRET = "demo-unsubscribe-secret"
 
 
 class DemoEnvironment:
@@ -108,6 +109,8 @@ class DemoEnvironment:
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "NEO_DATA_DIR": str(self.data_dir),
             "AIRFLOW_CONN_NEO_DEFAULT": self.neo_connection(),
+            # The brand's secret that signs unsubscribe links (a demo value, not Neo's).
+            "AIRFLOW_VAR_NEO_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
             "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
                 {
                     "conn_type": "smtp",
