@@ -150,6 +150,22 @@ class DemoEnvironment:
             args += ["--conf", json.dumps(conf)]
         return args
 
+    @property
+    def ledger_path(self) -> Path:
+        """The reminder DAG's sent-ledger (its default ``ledger_path`` here)."""
+        return self.data_dir / "neo" / "sent-ledger.sqlite3"
+
+    def settle(self, through: str, reminded_customer_ids: list[int], **shares: float) -> Any:
+        """Let time pass in the simulator (`POST /__sim/settle`): points expiring by `through`
+        are redeemed or expire, reminded customers redeeming more often."""
+        answer = requests.post(
+            f"{self.simulator.url}/__sim/settle",
+            json={"through": through, "reminded_customer_ids": reminded_customer_ids, **shares},
+            timeout=60,
+        )
+        answer.raise_for_status()
+        return answer.json()
+
     def neo_requests(self) -> int:
         stats = requests.get(f"{self.simulator.url}/__sim/stats", timeout=10).json()
         return int(stats["total"])
