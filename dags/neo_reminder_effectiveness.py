@@ -156,7 +156,7 @@ def _chart(effects: list[Effect]) -> str:
         )
     for index, e in enumerate(effects):
         y = 15 + index * (2 * bar + gap)
-        label = f"{e.lead_days} days ahead, " + (
+        label = f"{e.lead_days} day{'' if e.lead_days == 1 else 's'} ahead, " + (
             "all programs" if e.program == ALL_PROGRAMS else f"program {e.program}"
         )
         parts.append(
