@@ -407,7 +407,12 @@ class _EmailChannel:
     batch_size = 1
 
     def __init__(self, smtp: SmtpHook, params: dict[str, Any]) -> None:
-        self.smtp = smtp
+        # The hook's logged-in smtplib client (`_smtp_client`; `smtp_client` in older releases
+        # of the SMTP provider): TLS, login and timeouts stay the connection's.
+        client = getattr(smtp, "_smtp_client", None) or getattr(smtp, "smtp_client", None)
+        if client is None:
+            raise AirflowException("smtp_conn_id: the SMTP hook has no connected client")
+        self.client: Any = client
         self.render, self.unsubscribe = _brand_message(params)
         self.from_email = params["from_email"]
 
@@ -419,7 +424,7 @@ class _EmailChannel:
                 "X-Neo-Reminder-Key": reminder.key,
             }
             message = compose_email(reminder, rendered, from_email=self.from_email, headers=headers)
-            self.smtp._smtp_client.send_message(message)  # type: ignore[union-attr]
+            self.client.send_message(message)
 
 
 @contextmanager
