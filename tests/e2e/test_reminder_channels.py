@@ -149,11 +149,21 @@ def _recover_after(reached: Any, recover: Any) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def _without_one_opted_out(
+    env: DemoEnvironment, expected: dict[str, Decimal], tmp_path: Path
+) -> tuple[dict[str, Decimal], str]:
+    """The reminders of every customer but one, and a suppression list naming that one."""
+    opted_out = min(_customer(key) for key in expected)
+    path = tmp_path / "suppressed.csv"
+    path.write_text(f"customer_id\n{opted_out}\n")
+    return {k: v for k, v in expected.items() if _customer(k) != opted_out}, str(path)
+
+
 def test_neo_message_channel_sends_each_reminder_once_across_an_outage_half_way(
-    env: DemoEnvironment,
+    env: DemoEnvironment, tmp_path: Path
 ) -> None:
     day = _day(1)
-    expected = expected_reminders(env, day)
+    expected, suppression = _without_one_opted_out(env, expected_reminders(env, day), tmp_path)
     assert len(expected) >= 6
     messages = f"{env.simulator.url}/__sim/messages"
     already = len(requests.get(messages, timeout=10).json())
@@ -168,7 +178,8 @@ def test_neo_message_channel_sends_each_reminder_once_across_an_outage_half_way(
             max_retries=1, backoff_base_seconds=0.05, backoff_max_seconds=0.1
         )
     }
-    conf = {"channel": "neo_message", "neo_message_channel": "email", "catch_up_days": 0}
+    conf = {"channel": "neo_message", "neo_message_channel": "email", "catch_up_days": 0,
+            "suppression_path": suppression}  # fmt: skip
     result = env.dags_test(REMINDER_DAG, day, conf, env=quick)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
@@ -224,11 +235,11 @@ def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
 
 
 def test_webhook_channel_hands_over_each_reminder_once_across_a_failure_half_way(
-    env: DemoEnvironment, receiver: tuple[str, type[_Receiver]]
+    env: DemoEnvironment, receiver: tuple[str, type[_Receiver]], tmp_path: Path
 ) -> None:
     url, handler = receiver
     day = _day(2)
-    expected = expected_reminders(env, day)
+    expected, suppression = _without_one_opted_out(env, expected_reminders(env, day), tmp_path)
     assert len(expected) >= 6
     handler.refuse_after = len(expected) // 2
 
@@ -239,7 +250,8 @@ def test_webhook_channel_hands_over_each_reminder_once_across_a_failure_half_way
         handler.refuse_after = None
 
     _recover_after(lambda: received() >= len(expected) // 2 - 2, recover)
-    conf = {"channel": "webhook", "webhook_url": url, "webhook_batch_size": 3, "catch_up_days": 0}
+    conf = {"channel": "webhook", "webhook_url": url, "webhook_batch_size": 3, "catch_up_days": 0,
+            "suppression_path": suppression}  # fmt: skip
     output = run_dag(env, REMINDER_DAG, day, conf)
     assert "webhook answered 503" in output  # the task failed half-way, then was retried
     keys = [r["idempotency_key"] for _, batch in handler.batches for r in batch]
@@ -251,4 +263,6 @@ def test_webhook_channel_hands_over_each_reminder_once_across_a_failure_half_way
             assert Decimal(reminder["points"]) == expected[reminder["idempotency_key"]]
             assert reminder["unsubscribe_url"].startswith("https://rewards.example.com/")
     assert len({key for key, _ in handler.batches}) == len(handler.batches)
-    assert summary_file(env, day)["channel"] == "webhook"
+    summary = summary_file(env, day)
+    assert summary["channel"] == "webhook"
+    assert summary["suppressed"] >= 1  # the opted-out customer, counted by the successful try
