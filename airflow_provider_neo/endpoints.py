@@ -35,6 +35,12 @@ TEST_VARIANT_HEADER: Final = "x-cap-neo-test-variant-id"
 REQUEST_ID_HEADER: Final = "x-cap-request-id"
 OAUTH_TOKEN_HEADER: Final = "X-CAP-API-OAUTH-TOKEN"
 
+# Capillary's communications API (outside Neo's points endpoints, so not an `Endpoint`: it is a
+# POST with a JSON body and answers no records): one message body per channel, e.g.
+# {"email": [{"to", "from", "subject", "body"}]}, {"sms": [{"to", "body", "sender"}]}.
+SEND_MESSAGE_PATH: Final = "/v2/communications/sendMessage"
+MESSAGE_CHANNELS: Final = ("email", "sms", "whatsapp")
+
 
 class InvalidParameter(ValueError):
     """A parameter value Neo would reject; `parameter` names it."""

@@ -9,7 +9,9 @@ hosts' clocks do not matter.
 Two homes, one schema: SQLite for one machine (a local file, the default), or any database an
 Airflow connection reaches through SQLAlchemy (PostgreSQL for deployments with several hosts).
 The ledger also records which expiry days a run has reminded completely, so that a later run can
-catch up the days a failed or skipped run left out.
+catch up the days a failed or skipped run left out, and the points each reminder had at stake, with
+the customers of the holdout (state ``held_out``: recorded, never messaged), so that the points
+saved by reminding can be measured afterwards (`stakes`).
 
 Prepare a PostgreSQL ledger ahead of the first run (the database too, if the connection's user
 may create it): ``python -m airflow_provider_neo.ledger --conn-id neo_ledger --create-database``.
@@ -20,11 +22,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import enum
+import json
 import logging
 import sqlite3
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,19 @@ class ClaimState(enum.Enum):
     TAKEN_OVER = "taken_over"  # ours now, after an earlier owner's lease ran out unsent
     SENT = "sent"  # already delivered: nothing to do
     HELD = "held"  # another runner's live claim: leave it to that runner until the lease ends
+    HELD_OUT = "held_out"  # in the holdout: recorded, never sent
+
+
+class Stake(msgspec.Struct, frozen=True, kw_only=True):
+    """A reminder as the ledger keeps it for measuring: who, which expiry day and lead time, the
+    points at stake per program when it was found, and whether it was sent or held out."""
+
+    key: str
+    customer_id: int
+    expiry_date: dt.date
+    lead_days: int
+    held_out: bool
+    programs: dict[str, Decimal]
 
 
 class Claim(msgspec.Struct, frozen=True):
@@ -99,15 +116,17 @@ class SentLedger:
         expiry_date: dt.date | None = None,
         lead_days: int = 0,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        programs: dict[str, Decimal] | None = None,
     ) -> Claim:
         """Claim one reminder for `owner`, atomically: a new key, or a claim whose lease ran out
-        unsent (or that `owner` already holds), becomes `owner`'s; anything else is reported."""
+        unsent (or that `owner` already holds), becomes `owner`'s; anything else is reported.
+        `programs` (points at stake per program) is kept for measuring what reminders saved."""
         now, table = self._now, REMINDERS_TABLE
         claimed = sa.text(
             f"INSERT INTO {table} (reminder_key, customer_id, expiry_date, lead_days, channel,"
-            " state, owner, lease_until, attempts, claimed_at)"
+            " state, owner, lease_until, attempts, claimed_at, points_at_stake)"
             " VALUES (:key, :customer_id, :expiry_date, :lead_days, :channel, 'claimed', :owner,"
-            f" {now} + :lease, 1, {now})"
+            f" {now} + :lease, 1, {now}, :stake)"
             " ON CONFLICT (reminder_key) DO UPDATE SET owner = excluded.owner,"
             " lease_until = excluded.lease_until, claimed_at = excluded.claimed_at,"
             f" attempts = {table}.attempts + 1"
@@ -122,6 +141,7 @@ class SentLedger:
                     "key": key, "customer_id": customer_id, "lead_days": lead_days,
                     "expiry_date": expiry_date.isoformat() if expiry_date else "",
                     "channel": channel, "owner": owner, "lease": float(lease_seconds),
+                    "stake": _stake_json(programs),
                 },
             ).first()  # fmt: skip
             if row is not None:
@@ -135,7 +155,63 @@ class SentLedger:
             ).one()
         if state == "sent":
             return Claim(ClaimState.SENT, holder)
+        if state == "held_out":
+            return Claim(ClaimState.HELD_OUT, holder)
         return Claim(ClaimState.HELD, holder, max(float(left), 0.0))
+
+    def hold_out(
+        self,
+        key: str,
+        *,
+        owner: str,
+        customer_id: int,
+        channel: str,
+        expiry_date: dt.date | None = None,
+        lead_days: int = 0,
+        programs: dict[str, Decimal] | None = None,
+    ) -> bool:
+        """Record a reminder of the holdout: never to be sent, kept with its points at stake as
+        the comparison group. False if the key was already recorded (sent, claimed or held out):
+        the holdout is decided by the customer id, so a key is never both."""
+        with self.engine.begin() as db:
+            result = db.execute(
+                sa.text(
+                    f"INSERT INTO {REMINDERS_TABLE} (reminder_key, customer_id, expiry_date,"
+                    " lead_days, channel, state, owner, lease_until, attempts, claimed_at,"
+                    " points_at_stake) VALUES (:key, :customer_id, :expiry_date, :lead_days,"
+                    f" :channel, 'held_out', :owner, 0, 0, {self._now}, :stake)"
+                    " ON CONFLICT (reminder_key) DO NOTHING"
+                ),
+                {
+                    "key": key, "customer_id": customer_id, "lead_days": lead_days,
+                    "expiry_date": expiry_date.isoformat() if expiry_date else "",
+                    "channel": channel, "owner": owner, "stake": _stake_json(programs),
+                },
+            )  # fmt: skip
+        return bool(result.rowcount)
+
+    def stakes(self, *, expiring_before: dt.date) -> list[Stake]:
+        """Reminders sent or held out whose expiry day is before `expiring_before`, with the
+        points they had at stake (rows written before stakes were recorded are left out)."""
+        with self.engine.connect() as db:
+            rows = db.execute(
+                sa.text(
+                    "SELECT reminder_key, customer_id, expiry_date, lead_days, state,"
+                    f" points_at_stake FROM {REMINDERS_TABLE}"
+                    " WHERE state IN ('sent', 'held_out') AND points_at_stake IS NOT NULL"
+                    " AND expiry_date <> '' AND expiry_date < :before ORDER BY reminder_key"
+                ),
+                {"before": expiring_before.isoformat()},
+            )
+            return [
+                Stake(
+                    key=key, customer_id=int(customer_id),
+                    expiry_date=dt.date.fromisoformat(expiry_date), lead_days=int(lead_days),
+                    held_out=state == "held_out",
+                    programs={k: Decimal(v) for k, v in json.loads(stake).items()},
+                )
+                for key, customer_id, expiry_date, lead_days, state, stake in rows
+            ]  # fmt: skip
 
     def mark_sent(self, key: str, *, owner: str) -> bool:
         """Record that `owner`'s message for `key` was accepted. False if the claim was no longer
@@ -220,7 +296,7 @@ class SentLedger:
             " channel VARCHAR(40) NOT NULL, state VARCHAR(10) NOT NULL,"
             " owner VARCHAR(500) NOT NULL, lease_until DOUBLE PRECISION NOT NULL,"
             " attempts INTEGER NOT NULL, claimed_at DOUBLE PRECISION NOT NULL,"
-            " sent_at DOUBLE PRECISION)",
+            " sent_at DOUBLE PRECISION, points_at_stake TEXT)",
             f"CREATE TABLE IF NOT EXISTS {DAYS_TABLE} ("
             " lead_days INTEGER NOT NULL, expiry_date VARCHAR(10) NOT NULL,"
             " run_id VARCHAR(250) NOT NULL, reminded_at DOUBLE PRECISION NOT NULL,"
@@ -232,6 +308,11 @@ class SentLedger:
                 db.execute(sa.text("SELECT pg_advisory_xact_lock(8390216311)"))
             for statement in statements:
                 db.execute(sa.text(statement))
+            # Ledgers written before stakes were recorded gain the column; their rows keep NULL.
+            columns = {c["name"] for c in sa.inspect(db).get_columns(REMINDERS_TABLE)}
+            if "points_at_stake" not in columns:
+                add = f"ALTER TABLE {REMINDERS_TABLE} ADD COLUMN points_at_stake TEXT"
+                db.execute(sa.text(add))
             if self.engine.dialect.name == "sqlite":
                 self._adopt_legacy_sqlite_ledger(db)
 
@@ -245,11 +326,18 @@ class SentLedger:
         db.execute(
             sa.text(
                 f"INSERT INTO {REMINDERS_TABLE} SELECT key, customer_id, expiry_date, lead_days,"
-                " channel, 'sent', 'legacy', 0, 1, 0, 0 FROM sent WHERE true"
+                " channel, 'sent', 'legacy', 0, 1, 0, 0, NULL FROM sent WHERE true"
                 " ON CONFLICT (reminder_key) DO NOTHING"
             )
         )
         db.execute(sa.text("DROP TABLE sent"))
+
+
+def _stake_json(programs: dict[str, Decimal] | None) -> str | None:
+    """Points at stake per program as exact decimal text (JSON), or None when not known."""
+    if programs is None:
+        return None
+    return json.dumps({program: str(points) for program, points in sorted(programs.items())})
 
 
 def _sqlite_engine(path: str | Path) -> Engine:

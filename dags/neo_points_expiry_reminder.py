@@ -18,8 +18,27 @@ remind them by email; also write the day's reminder list as CSV for any engageme
   Airflow connection (``ledger_conn_id``, e.g. PostgreSQL) when workers run on several hosts.
 - Missed days are caught up: when an earlier run failed or did not run, the next run also
   reminds the expiry days since the last day reminded completely, up to ``catch_up_days`` back.
-- The email is rendered from ``email_template`` (Jinja HTML) and ``email_subject``: replace them
-  with the brand's own.
+- The message is rendered from ``email_template`` (Jinja HTML), ``text_template`` (the plain
+  text beside it, and the SMS/WhatsApp body) and ``email_subject``: replace them with the brand's
+  own. Every email carries ``List-Unsubscribe`` (the brand's https ``unsubscribe_url`` with the
+  customer id and an HMAC token under the Airflow Variable named by
+  ``unsubscribe_secret_variable``, plus ``unsubscribe_mailto``) and
+  ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058).
+- ``channel``: ``email`` (SMTP, the default), ``neo_message`` (Capillary's sendMessage through the
+  Neo connection, on ``neo_message_channel`` email, sms or whatsapp; SMS and WhatsApp need a
+  ``mobile`` column in the CRM extract) or ``webhook`` (JSON batches to ``webhook_url`` or the
+  HTTP connection ``webhook_conn_id``, each reminder with its ledger key as idempotency key).
+  Every channel delivers through the sent-ledger, exactly once.
+- Consent is checked when each shard is delivered: customers whose ``email_opt_in`` (email,
+  webhook) or ``sms_opt_in`` (sms, whatsapp) column of the CRM extract says no, and the ids of the
+  suppression list at ``suppression_path`` (any ObjectStoragePath), are not messaged. They are
+  counted as ``suppressed`` and left out of the ledger, so that nothing is lost: when they opt
+  back in, a re-run of the day reminds them.
+- ``holdout_share`` (default 0: nobody held out) keeps that share of customers, chosen by a hash
+  of ``holdout_salt`` and the customer id (the same customers on every run), from being
+  reminded; they are recorded in the ledger as held out with their points at stake, the
+  comparison group of the ``neo_reminder_effectiveness`` DAG. 0 is the default because holding
+  customers back is the brand's decision; 0.1 is a usual choice.
 
 Capillary Loyalty+ can send its own expiry notices, configured per expiry strategy. If the
 brand has them switched on, turn them off or leave out the overlapping lead times here, so that
@@ -33,7 +52,8 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -51,16 +71,27 @@ from airflow.providers.common.compat.sdk import (
 )
 from airflow.providers.smtp.hooks.smtp import SmtpHook
 
+from airflow_provider_neo.channels import (
+    NeoMessageChannel,
+    ReminderChannel,
+    WebhookChannel,
+    reaches,
+)
 from airflow_provider_neo.hooks.neo import NeoHook
 from airflow_provider_neo.ledger import SentLedger
 from airflow_provider_neo.records import JSON_ENCODER
 from airflow_provider_neo.reminders import (
+    Consent,
     ProgramCategory,
     Reminder,
     ReminderTemplate,
-    deliver,
+    RenderedReminder,
+    Unsubscribe,
+    compose_email,
+    deliver_batches,
     expiry_days_to_remind,
     find_reminders,
+    in_holdout,
     read_customers,
     task_try_owner,
 )
@@ -70,7 +101,7 @@ from airflow_provider_neo.utils.windows import local_day, run_anchor
 
 DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
 TEMPLATES = Path(__file__).parent / "templates"
-SHARD_COLUMNS = ["customer_id", "email", "first_name"]
+SHARD_COLUMNS = ["customer_id", "email", "first_name", "mobile"]
 CSV_COLUMNS = ["customer_id", "email", "first_name", "lead_days", "expiry_date",
                "remaining_points", "programs"]  # fmt: skip
 
@@ -121,7 +152,25 @@ def _days_from_json(days: dict[str, list[str]]) -> dict[int, list[dt.date]]:
         ),
         "shard_size": Param(500, type="integer", minimum=1),
         "claim_lease_seconds": Param(60, type="number", minimum=1),
+        "channel": Param("email", type="string", enum=["email", "neo_message", "webhook"]),
+        "neo_message_channel": Param("email", type="string", enum=["email", "sms", "whatsapp"]),
+        "sms_sender": Param("REWARDS", type="string"),
+        # The webhook: a URL, or an HTTP connection (host, login/password, extra endpoint and
+        # headers) when the URL or its credentials should not sit in the DAG's params.
+        "webhook_url": Param("", type="string"),
+        "webhook_conn_id": Param("", type="string"),
+        "webhook_batch_size": Param(100, type="integer", minimum=1),
+        "suppression_path": Param("", type="string"),
+        "unsubscribe_url": Param(
+            "https://rewards.example.com/unsubscribe?customer={customer_id}&token={token}",
+            type="string",
+        ),
+        "unsubscribe_mailto": Param("unsubscribe@example.com", type="string"),
+        "unsubscribe_secret_variable": Param("neo_unsubscribe_secret", type="string"),
+        "holdout_share": Param(0, type="number", minimum=0, maximum=1),
+        "holdout_salt": Param("neo-reminders", type="string"),
         "email_template": Param(str(TEMPLATES / "expiry_reminder.html"), type="string"),
+        "text_template": Param(str(TEMPLATES / "expiry_reminder.txt"), type="string"),
         "email_subject": Param(
             "{{ first_name }}, {{ points }} points expire on {{ expiry_date }}", type="string"
         ),
@@ -163,7 +212,7 @@ def neo_points_expiry_reminder() -> None:
             rows.clear()
 
         for row in csv.DictReader(text_lines(params["customers_path"], argument="customers_path")):
-            rows.append([row[column] for column in SHARD_COLUMNS])
+            rows.append([row.get(column) or "" for column in SHARD_COLUMNS])
             if len(rows) == params["shard_size"]:
                 flush()
         if rows:
@@ -203,32 +252,36 @@ def neo_points_expiry_reminder() -> None:
 
     @task(retries=2, retry_delay=timedelta(seconds=5))
     def send(found: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        """Email one shard's reminders, each exactly once, whatever retries or other runners."""
+        """Deliver one shard's reminders on the brand's channel, each exactly once whatever
+        retries or other runners, skipping who opted out and recording the holdout."""
         decoder = msgspec.json.Decoder(Reminder)
         reminders = [decoder.decode(line) for line in byte_lines(found["path"]) if line.strip()]
-        template = ReminderTemplate(
-            Path(params["email_template"]).read_text(), params["email_subject"]
-        )
         ledger = _ledger(params)
         try:
-            with SmtpHook(params["smtp_conn_id"]) as smtp:
-
-                def email(reminder: Reminder) -> None:
-                    subject, html = template.render(reminder)
-                    smtp.send_email_smtp(
-                        to=reminder.email,
-                        subject=subject,
-                        html_content=html,
-                        from_email=params["from_email"],
-                        custom_headers={"X-Neo-Reminder-Key": reminder.key},
-                    )
-
-                delivery = deliver(
+            with _channel(params) as channel:
+                # Read now, not when the shard was found: the latest opt-outs count.
+                consent = Consent.read(
+                    medium=channel.medium,
+                    customers_path=params["customers_path"],
+                    suppression_path=params["suppression_path"] or None,
+                )
+                delivery = deliver_batches(
                     reminders,
                     ledger,
-                    email,
+                    channel.send,
+                    batch_size=channel.batch_size,
                     owner=task_try_owner(get_current_context()),
+                    channel=channel.name,
                     lease_seconds=float(params["claim_lease_seconds"]),
+                    suppressed=lambda r: (
+                        not (consent.allows(r.customer_id) and reaches(channel.medium, r))
+                    ),
+                    held_out=lambda r: in_holdout(
+                        r.customer_id,
+                        share=float(params["holdout_share"]),
+                        salt=params["holdout_salt"],
+                    ),
+                    stake=lambda r: r.programs,
                 )
         finally:
             ledger.close()
@@ -275,7 +328,11 @@ def neo_points_expiry_reminder() -> None:
             },
             "customers_checked": sum(entry["customers"] for entry in shards),
             "neo_requests": sum(shard["requests"] for shard in found),
+            "channel": _channel_name(params),
+            # Reminders sent on the channel (emails or not; the name predates other channels).
             "emails_sent": sum(shard["sent"] for shard in sent),
+            "suppressed": sum(shard["suppressed"] for shard in sent),
+            "held_out": sum(shard["held_out"] for shard in sent),
             "already_sent": sum(shard["already_sent"] for shard in sent),
             "sent_by_another_runner": sum(shard["sent_by_another_runner"] for shard in sent),
             "taken_over": sum(shard["taken_over"] for shard in sent),
@@ -305,6 +362,97 @@ def neo_points_expiry_reminder() -> None:
     shards = split_customers()
     delivered = shard.partial(days=days).expand(shard=shards)
     delivered >> publish(days, shards)
+
+
+def _channel_name(params: dict[str, Any]) -> str:
+    if params["channel"] == "neo_message":
+        return f"neo_message:{params['neo_message_channel']}"
+    return str(params["channel"])
+
+
+def _brand_message(
+    params: dict[str, Any],
+) -> tuple[Callable[[Reminder], tuple[RenderedReminder, str]], Unsubscribe]:
+    """The brand's message for a reminder with the unsubscribe URL it carries; and the
+    unsubscribe links themselves, for the email headers."""
+    from airflow.providers.common.compat.sdk import Variable
+
+    template = ReminderTemplate(
+        Path(params["email_template"]).read_text(),
+        params["email_subject"],
+        Path(params["text_template"]).read_text(),
+    )
+    secret = Variable.get(params["unsubscribe_secret_variable"], default=None)
+    if not secret:
+        raise AirflowException(
+            f"unsubscribe_secret_variable: set the Airflow Variable"
+            f" {params['unsubscribe_secret_variable']!r} to the brand's own secret; it signs the"
+            " unsubscribe links"
+        )
+    unsubscribe = Unsubscribe(params["unsubscribe_url"], secret, params["unsubscribe_mailto"])
+
+    def render(reminder: Reminder) -> tuple[RenderedReminder, str]:
+        url = unsubscribe.url(reminder.customer_id)
+        return template.render(reminder, unsubscribe_url=url), url
+
+    return render, unsubscribe
+
+
+class _EmailChannel:
+    """SMTP email, multipart (plain text and HTML) with the unsubscribe headers. The SMTP hook's
+    own send builds HTML-only messages, so its logged-in client sends the composed message."""
+
+    name = "email"
+    medium = "email"
+    batch_size = 1
+
+    def __init__(self, smtp: SmtpHook, params: dict[str, Any]) -> None:
+        # The hook's logged-in smtplib client (`_smtp_client`; `smtp_client` in older releases
+        # of the SMTP provider): TLS, login and timeouts stay the connection's.
+        client = getattr(smtp, "_smtp_client", None) or getattr(smtp, "smtp_client", None)
+        if client is None:
+            raise AirflowException("smtp_conn_id: the SMTP hook has no connected client")
+        self.client: Any = client
+        self.render, self.unsubscribe = _brand_message(params)
+        self.from_email = params["from_email"]
+
+    def send(self, batch: list[Reminder]) -> None:
+        for reminder in batch:
+            rendered, _ = self.render(reminder)
+            headers = {
+                **self.unsubscribe.headers(reminder.customer_id),
+                "X-Neo-Reminder-Key": reminder.key,
+            }
+            message = compose_email(reminder, rendered, from_email=self.from_email, headers=headers)
+            self.client.send_message(message)
+
+
+@contextmanager
+def _channel(params: dict[str, Any]) -> Iterator[ReminderChannel]:
+    """The channel of `params`, open for the time of one delivery."""
+    if params["channel"] == "email":
+        with SmtpHook(params["smtp_conn_id"]) as smtp:
+            yield _EmailChannel(smtp, params)
+    elif params["channel"] == "neo_message":
+        with NeoHook(params["neo_conn_id"]) as hook:
+            yield NeoMessageChannel(
+                hook, medium=params["neo_message_channel"], render=_brand_message(params)[0],
+                from_email=params["from_email"], sms_sender=params["sms_sender"],
+            )  # fmt: skip
+    else:
+        options: dict[str, Any] = {
+            "render": _brand_message(params)[0], "batch_size": params["webhook_batch_size"]
+        }  # fmt: skip
+        if params["webhook_url"]:
+            webhook = WebhookChannel(params["webhook_url"], **options)
+        elif params["webhook_conn_id"]:
+            webhook = WebhookChannel.from_connection(params["webhook_conn_id"], **options)
+        else:
+            raise AirflowException("channel webhook: set webhook_url or webhook_conn_id")
+        try:
+            yield webhook
+        finally:
+            webhook.close()
 
 
 def _write_reminder_list(

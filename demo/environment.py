@@ -21,6 +21,7 @@ from neo_simulator.process import SimulatorProcess
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEMO_DATE = "2026-11-21"
+UNSUBSCRIBE_SECRET = "demo-unsubscribe-secret"
 
 
 class DemoEnvironment:
@@ -108,6 +109,8 @@ class DemoEnvironment:
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "NEO_DATA_DIR": str(self.data_dir),
             "AIRFLOW_CONN_NEO_DEFAULT": self.neo_connection(),
+            # The brand's secret that signs unsubscribe links (a demo value, not Neo's).
+            "AIRFLOW_VAR_NEO_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET,
             "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
                 {
                     "conn_type": "smtp",
@@ -146,6 +149,22 @@ class DemoEnvironment:
         if conf:
             args += ["--conf", json.dumps(conf)]
         return args
+
+    @property
+    def ledger_path(self) -> Path:
+        """The reminder DAG's sent-ledger (its default ``ledger_path`` here)."""
+        return self.data_dir / "neo" / "sent-ledger.sqlite3"
+
+    def settle(self, through: str, reminded_customer_ids: list[int], **shares: float) -> Any:
+        """Let time pass in the simulator (`POST /__sim/settle`): points expiring by `through`
+        are redeemed or expire, reminded customers redeeming more often."""
+        answer = requests.post(
+            f"{self.simulator.url}/__sim/settle",
+            json={"through": through, "reminded_customer_ids": reminded_customer_ids, **shares},
+            timeout=60,
+        )
+        answer.raise_for_status()
+        return answer.json()
 
     def neo_requests(self) -> int:
         stats = requests.get(f"{self.simulator.url}/__sim/stats", timeout=10).json()

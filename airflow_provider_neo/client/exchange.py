@@ -301,6 +301,27 @@ class NeoExchange:
                 return rows
         raise AssertionError("unreachable")
 
+    def post(self, label: str, url: str, body: Any) -> Exchange[Any]:
+        """One authenticated JSON POST (e.g. sendMessage), retried like every Neo request; the
+        decoded answer (None when it is not JSON)."""
+
+        def send(request_id: str) -> Send:
+            headers = {**self.settings.neo_headers(request_id), "Content-Type": "application/json"}
+            return Send("POST", url, headers, json_body=body)
+
+        def interpret(reply: Received, request_id: str) -> Any:
+            if 200 <= reply.status < 300:
+                try:
+                    return json.loads(reply.body) if reply.body else None
+                except ValueError:
+                    return None
+            error = self._error(label, reply, request_id)
+            if reply.status in RETRYABLE_STATUSES:
+                return self._retryable(error, reply)
+            raise error
+
+        return (yield from self._with_retries(label, send, interpret, renewable=True))
+
     def token(self) -> Exchange[tuple[str, float]]:
         """A fresh OAuth token and its ttl in seconds."""
         settings = self.settings

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 import requests
@@ -71,9 +72,11 @@ from airflow_provider_neo.endpoints import (
     EVENT_ALLOCATIONS,
     EXPIRED_POINTS,
     EXPIRING_ALLOCATIONS,
+    MESSAGE_CHANNELS,
     OAUTH_TOKEN_HEADER,
     POINTS_AWARDED,
     SCOPE_HEADER,
+    SEND_MESSAGE_PATH,
     Endpoint,
     InvalidParameter,
 )
@@ -545,6 +548,17 @@ class NeoHook(BaseHook):
         )
 
     # --- the endpoints ----------------------------------------------------------------------
+
+    def send_message(self, channel: str, body: dict[str, Any]) -> Any:
+        """Capillary's ``POST /v2/communications/sendMessage?channel=...`` with `body` (e.g.
+        ``{"email": [{"to": ..., "from": ..., "subject": ..., "body": ...}]}``), with the
+        connection's credentials, retries and rate budget; Capillary's answer, decoded."""
+        if channel not in MESSAGE_CHANNELS:
+            raise ValueError(
+                f"channel: expected one of {', '.join(MESSAGE_CHANNELS)}, got {channel!r}"
+            )
+        url = f"{self.settings.base_url}{SEND_MESSAGE_PATH}?{urlencode({'channel': channel})}"
+        return self._drive(self.exchange.post(SEND_MESSAGE_PATH, url, body))
 
     def iter_points_awarded(
         self,

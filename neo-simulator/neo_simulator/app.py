@@ -1,4 +1,5 @@
-"""The simulator's HTTP application: the five Neo endpoints, OAuth, and `/__sim/` control routes.
+"""The simulator's HTTP application: the five Neo endpoints, OAuth, Capillary's sendMessage, and
+`/__sim/` control routes.
 
 The Neo routes are generated from `airflow_provider_neo.endpoints`, so the simulator validates
 exactly the parameters the client is built from. Checks run in Neo's order: authentication (401),
@@ -23,8 +24,10 @@ from airflow_provider_neo.endpoints import (
     EVENT_ALLOCATIONS,
     EXPIRED_POINTS,
     EXPIRING_ALLOCATIONS,
+    MESSAGE_CHANNELS,
     POINTS_AWARDED,
     SCOPE_HEADER,
+    SEND_MESSAGE_PATH,
     TOKEN_PATH,
     Endpoint,
     InvalidParameter,
@@ -38,7 +41,7 @@ from neo_simulator.faults import (
     FaultInjector,
     FaultMiddleware,
 )
-from neo_simulator.store import NeoStore, NewAllocation
+from neo_simulator.store import NeoStore, NewAllocation, Settlement
 
 # A query gets the store and the parsed parameters; paged ones also get the first row's offset.
 Query = Callable[[NeoStore, dict[str, Any]], Sequence[Record]]
@@ -90,6 +93,10 @@ class Simulator:
     in_flight: int = 0
     max_in_flight: int = 0  # the most Neo requests handled at once since the last reset
     longest_target: int = 0  # the longest path-and-query seen, in characters
+    # Every message sendMessage accepted, as {"channel", "message"}, in order; and after how many
+    # it answers 503 instead (a provider outage half-way through a batch), None for never.
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    refuse_messages_after: int | None = None
 
     def stats(self) -> dict[str, Any]:
         requests: dict[str, dict[str, int]] = {}
@@ -126,6 +133,7 @@ class RequestCounter:
         self.sim = sim
         self.names = {endpoint.path: endpoint.name for endpoint in ENDPOINTS}
         self.names[TOKEN_PATH] = "oauth_token"
+        self.names[SEND_MESSAGE_PATH] = "send_message"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         name = self.names.get(scope.get("path", "")) if scope["type"] == "http" else None
@@ -193,6 +201,39 @@ def _endpoint_handler(
     return handle
 
 
+def _send_message_handler(sim: Simulator) -> Callable[[Request], Awaitable[Response]]:
+    async def send_message(request: Request) -> Response:
+        failure = sim.authenticator.failure(request.headers)
+        if failure is not None:
+            return _error(401, ErrorCode.UNAUTHORIZED, failure)
+        channel = request.query_params.get("channel", "")
+        if channel not in MESSAGE_CHANNELS:
+            allowed = "|".join(MESSAGE_CHANNELS)
+            return _error(400, ErrorCode.INVALID_PARAMETER, f"channel must be one of {allowed}")
+        try:
+            body = msgspec.json.decode(await request.body())
+        except msgspec.DecodeError:
+            body = None
+        messages = body.get(channel) if isinstance(body, dict) else None
+        required = {"email": ("to", "subject", "body"), "sms": ("to", "body")}.get(
+            channel, ("to", "body")
+        )
+        if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and all(isinstance(m.get(k), str) for k in required)
+            for m in messages
+        ):
+            fields = ", ".join(required)
+            message = f"Body must be {{{channel!r}: [{{{fields}}}, ...]}}"
+            return _error(400, ErrorCode.INVALID_PARAMETER, message)
+        limit = sim.refuse_messages_after
+        if limit is not None and len(sim.messages) + len(messages) > limit:
+            return _error(503, ErrorCode.INTERNAL_ERROR, "Messaging is temporarily unavailable")
+        sim.messages.extend({"channel": channel, "message": m} for m in messages)
+        return _json({"status": {"success": True, "code": 200}, "accepted": len(messages)})
+
+    return send_message
+
+
 def create_app(sim: Simulator) -> Any:
     app = FastAPI(title="Neo simulator", docs_url="/__sim/docs", openapi_url="/__sim/openapi.json")
 
@@ -222,6 +263,10 @@ def create_app(sim: Simulator) -> Any:
             )
         token, ttl = issued
         return _json({"data": {"accessToken": token, "ttlSeconds": ttl}, "errors": None})
+
+    app.add_api_route(
+        SEND_MESSAGE_PATH, _send_message_handler(sim), methods=["POST"], summary="Send messages"
+    )
 
     @app.get("/__sim/health")
     async def health() -> Response:
@@ -271,6 +316,32 @@ def create_app(sim: Simulator) -> Any:
             return _error(400, ErrorCode.INVALID_PARAMETER, str(exc))
         rows = sim.store.add_allocations(new, org_id=sim.org_id, now_ms=int(time.time() * 1000))
         return Response(encode_records(rows), status_code=201, media_type="application/json")
+
+    @app.get("/__sim/messages")
+    async def messages() -> Response:
+        """Every message sendMessage accepted, in order."""
+        return _json(sim.messages)
+
+    @app.put("/__sim/messages")
+    async def configure_messages(request: Request) -> Response:
+        """``{"refuse_after": n}``: answer 503 once n messages are accepted (null: never)."""
+        try:
+            body = msgspec.json.decode(await request.body(), type=dict[str, int | None])
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            return _error(400, ErrorCode.INVALID_PARAMETER, str(exc))
+        sim.refuse_messages_after = body.get("refuse_after")
+        return _json({"refuse_after": sim.refuse_messages_after, "accepted": len(sim.messages)})
+
+    @app.post("/__sim/settle")
+    async def settle(request: Request) -> Response:
+        """Let time pass: every AVAILABLE allocation expiring by ``through`` is redeemed (with
+        probability ``redeem_share``, or ``reminded_redeem_share`` for ``reminded_customer_ids``)
+        or expires, drawn from ``seed`` per allocation."""
+        try:
+            settlement = msgspec.json.decode(await request.body(), type=Settlement)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            return _error(400, ErrorCode.INVALID_PARAMETER, str(exc))
+        return _json(sim.store.settle(settlement, now_ms=int(time.time() * 1000)))
 
     fault_paths = [endpoint.path for endpoint in ENDPOINTS]
     return ExposeConnectionAbort(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -163,6 +164,18 @@ class NewAllocation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     source_table: str = "points_awarded"
 
 
+class Settlement(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Time passing (`POST /__sim/settle`): what happens to points still AVAILABLE on their
+    expiry day. Each allocation draws once from `seed` and its id, so a settlement is
+    reproducible and settling the same day twice changes nothing more."""
+
+    through: dt.date  # allocations expiring on or before this day (org time zone) settle
+    redeem_share: float = 0.2  # chance that a customer redeems the points before they expire
+    reminded_redeem_share: float = 0.35  # the same for the customers below
+    reminded_customer_ids: list[int] = []
+    seed: int = 15
+
+
 @dataclass(frozen=True)
 class OrgCalendar:
     """Turns whole days in the organisation's time zone into epoch-millisecond bounds."""
@@ -282,6 +295,43 @@ class NeoStore:
             customers=customers, enrolments=enrolments, events=events, allocations=allocations
         )
         return self.allocations_by_ids([row[0] for row in allocations])
+
+    def settle(self, settlement: Settlement, *, now_ms: int) -> dict[str, int]:
+        """Redeem or expire every AVAILABLE allocation expiring by `settlement.through`: redeemed
+        ones become REDEEMED, the rest expire (EXPIRED, or CONSUMED when partly redeemed before).
+        Returns how many of each."""
+        reminded = set(settlement.reminded_customer_ids)
+        rows = self.db.execute(
+            "SELECT id, customer_id, points_exclusive_milli - redeemed_exclusive_value_milli"
+            " - expired_exclusive_value_milli - returned_exclusive_value_milli,"
+            " redeemed_exclusive_value_milli FROM allocations"
+            " WHERE status = 'AVAILABLE' AND expiry_date <= ?",
+            (self.calendar.day_end_ms(settlement.through),),
+        ).fetchall()
+        redeemed, expired = [], []
+        for id_, customer_id, remaining, already_redeemed in rows:
+            share = (
+                settlement.reminded_redeem_share
+                if customer_id in reminded
+                else settlement.redeem_share
+            )
+            draw = random.Random(f"{settlement.seed}:{id_}").random()
+            left = max(remaining, 0)
+            if draw < share:
+                redeemed.append(("REDEEMED", left, 0, now_ms, id_))
+            else:
+                status = "CONSUMED" if already_redeemed > 0 else "EXPIRED"
+                expired.append((status, 0, left, now_ms, id_))
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "UPDATE allocations SET status = ?,"
+                " redeemed_exclusive_value_milli = redeemed_exclusive_value_milli + ?,"
+                " expired_exclusive_value_milli = expired_exclusive_value_milli + ?,"
+                " auto_update_time = ? WHERE id = ?",
+                redeemed + expired,
+            )
+        return {"redeemed": len(redeemed), "expired": len(expired)}
 
     # --- reading, one method per endpoint shape ---------------------------------------------
 

@@ -49,7 +49,8 @@ def test_every_dag_file_imports_without_errors_or_warnings() -> None:
         bag = DagBag(dag_folder=str(REPOSITORY / "dags"))
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == {
-        "neo_points_expiry_reminder", "neo_expired_points_report", "neo_transaction_points"
+        "neo_points_expiry_reminder", "neo_expired_points_report", "neo_transaction_points",
+        "neo_reminder_effectiveness",
     }  # fmt: skip
     ours = [
         w

@@ -118,7 +118,7 @@ def test_a_runner_killed_mid_send_loses_nothing_and_its_claim_is_taken_over(
     assert len([owner for owner, _ in sent if owner == "doomed"]) == 19
     assert survivor == {
         "sent": 41, "taken_over": 1, "already_sent": 19, "sent_by_another_runner": 0,
-        "lease_lost": 0,
+        "lease_lost": 0, "suppressed": 0, "held_out": 0,
     }  # fmt: skip
 
 

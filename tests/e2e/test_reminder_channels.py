@@ -1,0 +1,268 @@
+"""The reminder DAG as a brand runs it for real, with `airflow dags test` against the simulator, a
+local SMTP server and a local webhook receiver: consent (opt-out columns, a suppression list, RFC
+8058 headers, a plain-text part), the sendMessage and webhook channels (each reminder once, also
+across a failure half-way and the retry), and the holdout."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import requests
+
+from demo.environment import UNSUBSCRIBE_SECRET, DemoEnvironment
+from tests.dag_runs import (
+    DAY,
+    REMINDER_DAG,
+    emailed_keys,
+    expected_reminders,
+    run_dag,
+    summary_file,
+)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoEnvironment]:
+    with DemoEnvironment(tmp_path_factory.mktemp("channels"), customers=800) as environment:
+        yield environment
+
+
+def _day(offset: int) -> str:
+    return (dt.date.fromisoformat(DAY) + dt.timedelta(days=offset)).isoformat()
+
+
+def _customer(key: str) -> int:
+    return int(key.split(":")[0])
+
+
+def _crm(env: DemoEnvironment) -> dict[int, dict[str, str]]:
+    with env.customers_csv.open() as handle:
+        return {int(row["customer_id"]): row for row in csv.DictReader(handle)}
+
+
+def _ledger_rows(env: DemoEnvironment) -> dict[str, tuple[str, str | None]]:
+    """reminder key -> (state, points at stake JSON), read from the SQLite ledger directly."""
+    path = env.data_dir / "neo" / "sent-ledger.sqlite3"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT reminder_key, state, points_at_stake FROM neo_reminder_ledger")
+        return {key: (state, stake) for key, state, stake in rows}
+
+
+def _points_text(points: Decimal) -> str:
+    return f"{points.normalize():f}" if points % 1 else f"{int(points):,}"
+
+
+def test_opted_out_customers_get_nothing_emails_carry_one_click_unsubscribe_and_plain_text(
+    env: DemoEnvironment, tmp_path: Path
+) -> None:
+    expected = expected_reminders(env, DAY)
+    customers = sorted({_customer(key) for key in expected})
+    assert len(customers) > 8
+    # Three opted out in the CRM extract (different spellings of "no"), two on the suppression
+    # list; and one whose column says yes in an unusual way, who is still reminded.
+    column_out, listed_out, still_in = customers[:3], customers[3:5], customers[5]
+    crm = _crm(env)
+    extract = tmp_path / "crm.csv"
+    with extract.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["customer_id", "email", "first_name", "email_opt_in"])
+        for customer, row in crm.items():
+            opt_in = {column_out[0]: "false", column_out[1]: "0", column_out[2]: "No"}.get(
+                customer, "Y" if customer == still_in else ""
+            )
+            writer.writerow([customer, row["email"], row["first_name"], opt_in])
+    suppression = tmp_path / "suppressed.csv"
+    suppression.write_text("customer_id\n" + "".join(f"{c}\n" for c in listed_out))
+    conf = {"customers_path": str(extract), "suppression_path": f"file://{suppression}"}
+    run_dag(env, REMINDER_DAG, DAY, conf)
+
+    opted_out = set(column_out) | set(listed_out)
+    suppressed = {key for key in expected if _customer(key) in opted_out}
+    assert sorted(emailed_keys(env)) == sorted(set(expected) - suppressed)
+    summary = summary_file(env, DAY)
+    assert summary["suppressed"] == len(suppressed) > 0
+    assert summary["emails_sent"] == len(expected) - len(suppressed)
+    assert summary["channel"] == "email"
+    assert not set(_ledger_rows(env)) & suppressed  # not marked sent: not lost
+
+    for message in env.mailbox.messages():
+        key = message["X-Neo-Reminder-Key"]
+        _check_unsubscribe_headers(message, _customer(key))
+        _check_text_matches_html(message, expected[key], key, crm[_customer(key)]["first_name"])
+
+    # The customers opt back in: a re-run of the day reminds exactly them.
+    before = len(env.mailbox.messages())
+    run_dag(env, REMINDER_DAG, DAY)
+    assert sorted(emailed_keys(env)[before:]) == sorted(suppressed)
+    assert max(Counter(emailed_keys(env)).values()) == 1
+
+
+def _check_unsubscribe_headers(message: EmailMessage, customer: int) -> None:
+    token = hmac.new(UNSUBSCRIBE_SECRET.encode(), str(customer).encode(), hashlib.sha256)
+    https = f"https://rewards.example.com/unsubscribe?customer={customer}&token={token.hexdigest()[:32]}"
+    links = re.findall(r"<([^>]+)>", str(message["List-Unsubscribe"]))
+    assert links == [https, f"mailto:unsubscribe@example.com?subject=unsubscribe%20{customer}"]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"  # RFC 8058
+
+
+def _check_text_matches_html(
+    message: EmailMessage, points: Decimal, key: str, first_name: str
+) -> None:
+    assert message.get_content_type() == "multipart/alternative"
+    text_part = message.get_body(preferencelist=("plain",))
+    html_part = message.get_body(preferencelist=("html",))
+    assert text_part is not None
+    assert html_part is not None
+    text, html = text_part.get_content(), html_part.get_content()
+    expiry = key.split(":")[1]
+    for fact in (_points_text(points), expiry, first_name or "there"):
+        assert fact in text, (fact, key)
+        assert fact in html, (fact, key)
+
+
+def _recover_after(reached: Any, recover: Any) -> None:
+    """Once `reached()` (the far side has failed half-way), wait 3 s and `recover()`: in a
+    thread, while the DAG runs and its delivery task is retried."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 300
+        while not reached() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)
+        recover()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _without_one_opted_out(
+    env: DemoEnvironment, expected: dict[str, Decimal], tmp_path: Path
+) -> tuple[dict[str, Decimal], str]:
+    """The reminders of every customer but one, and a suppression list naming that one."""
+    opted_out = min(_customer(key) for key in expected)
+    path = tmp_path / "suppressed.csv"
+    path.write_text(f"customer_id\n{opted_out}\n")
+    return {k: v for k, v in expected.items() if _customer(k) != opted_out}, str(path)
+
+
+def test_neo_message_channel_sends_each_reminder_once_across_an_outage_half_way(
+    env: DemoEnvironment, tmp_path: Path
+) -> None:
+    day = _day(1)
+    expected, suppression = _without_one_opted_out(env, expected_reminders(env, day), tmp_path)
+    assert len(expected) >= 6
+    messages = f"{env.simulator.url}/__sim/messages"
+    already = len(requests.get(messages, timeout=10).json())
+    half = already + len(expected) // 2
+    requests.put(messages, json={"refuse_after": half}, timeout=10).raise_for_status()
+    _recover_after(
+        lambda: len(requests.get(messages, timeout=10).json()) >= half,
+        lambda: requests.put(messages, json={"refuse_after": None}, timeout=10),
+    )
+    quick = {
+        "AIRFLOW_CONN_NEO_DEFAULT": env.neo_connection(
+            max_retries=1, backoff_base_seconds=0.05, backoff_max_seconds=0.1
+        )
+    }
+    conf = {"channel": "neo_message", "neo_message_channel": "email", "catch_up_days": 0,
+            "suppression_path": suppression}  # fmt: skip
+    result = env.dags_test(REMINDER_DAG, day, conf, env=quick)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    assert "503" in output  # the delivery failed half-way, and its retry sent the rest
+    got = requests.get(messages, timeout=10).json()[already:]
+    assert {m["channel"] for m in got} == {"email"}
+    crm = _crm(env)
+    # One run reminds a customer at most once per expiry day: (address, day) names a reminder.
+    sent = Counter((m["message"]["to"], m["message"]["subject"].rsplit(" ", 1)[1]) for m in got)
+    assert sent == Counter((crm[_customer(k)]["email"], k.split(":")[1]) for k in expected)
+    first = next(m["message"] for m in got)
+    assert first["from"] == "rewards@example.com"
+    assert "unsubscribe?customer=" in first["body"]
+    summary = summary_file(env, day)
+    assert summary["channel"] == "neo_message:email"
+    # The summary counts what the successful try sent; the ledger has all of them as sent.
+    assert 0 < summary["emails_sent"] < len(expected)
+    assert {k for k, (state, _) in _ledger_rows(env).items() if state == "sent"} >= set(expected)
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """A webhook receiver that records the batches it accepts and, once `refuse_after`
+    reminders are in, answers 503 until told otherwise."""
+
+    batches: ClassVar[list[tuple[str, list[dict[str, Any]]]]] = []
+    refuse_after: ClassVar[int | None] = None
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        received = sum(len(batch) for _, batch in self.batches)
+        limit = type(self).refuse_after
+        if limit is not None and received + len(body["reminders"]) > limit:
+            self.send_response(503)
+            self.end_headers()
+            return
+        self.batches.append((self.headers["Idempotency-Key"], body["reminders"]))
+        self.send_response(202)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    _Receiver.batches, _Receiver.refuse_after = [], None
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/reminders", _Receiver
+    finally:
+        server.shutdown()
+
+
+def test_webhook_channel_hands_over_each_reminder_once_across_a_failure_half_way(
+    env: DemoEnvironment, receiver: tuple[str, type[_Receiver]], tmp_path: Path
+) -> None:
+    url, handler = receiver
+    day = _day(2)
+    expected, suppression = _without_one_opted_out(env, expected_reminders(env, day), tmp_path)
+    assert len(expected) >= 6
+    handler.refuse_after = len(expected) // 2
+
+    def received() -> int:
+        return sum(len(batch) for _, batch in handler.batches)
+
+    def recover() -> None:
+        handler.refuse_after = None
+
+    _recover_after(lambda: received() >= len(expected) // 2 - 2, recover)
+    conf = {"channel": "webhook", "webhook_url": url, "webhook_batch_size": 3, "catch_up_days": 0,
+            "suppression_path": suppression}  # fmt: skip
+    output = run_dag(env, REMINDER_DAG, day, conf)
+    assert "webhook answered 503" in output  # the task failed half-way, then was retried
+    keys = [r["idempotency_key"] for _, batch in handler.batches for r in batch]
+    assert sorted(keys) == sorted(expected)  # every reminder, each once
+    for idempotency_key, batch in handler.batches:
+        assert 1 <= len(batch) <= 3
+        assert re.fullmatch(r"[0-9a-f]{40}", idempotency_key)
+        for reminder in batch:
+            assert Decimal(reminder["points"]) == expected[reminder["idempotency_key"]]
+            assert reminder["unsubscribe_url"].startswith("https://rewards.example.com/")
+    assert len({key for key, _ in handler.batches}) == len(handler.batches)
+    summary = summary_file(env, day)
+    assert summary["channel"] == "webhook"
+    assert summary["suppressed"] >= 1  # the opted-out customer, counted by the successful try
