@@ -382,7 +382,8 @@ def _brand_message(
         params["email_subject"],
         Path(params["text_template"]).read_text(),
     )
-    secret = Variable.get(params["unsubscribe_secret_variable"], default=None)
+    # The default by position: the keyword is `default` on Airflow 3, `default_var` on 2.11.
+    secret = Variable.get(params["unsubscribe_secret_variable"], None)
     if not secret:
         raise AirflowException(
             f"unsubscribe_secret_variable: set the Airflow Variable"
