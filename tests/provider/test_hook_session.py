@@ -1,6 +1,7 @@
-"""NeoHook reads the proxy settings of its environment once per session, not once per request:
-a proxy in the environment still carries every request, NO_PROXY for Neo's host still bypasses
-it, and a CA bundle named in the environment still verifies TLS."""
+"""NeoHook reads the proxy settings of its environment once per session, not once per request,
+and prepares its requests itself: a proxy in the environment still carries every request,
+NO_PROXY for Neo's host still bypasses it, a CA bundle named in the environment still verifies
+TLS, and a cookie the server sets (a load balancer's sticky cookie) still comes back."""
 
 from __future__ import annotations
 
@@ -114,3 +115,21 @@ def test_the_session_verifies_tls_as_the_environment_and_connection_say(
     session = NeoHook().get_conn()
     assert session.verify == verify
     assert session.trust_env is False  # read once, above: requests reads it no more
+
+
+def test_a_cookie_the_server_sets_comes_back_on_the_next_requests(
+    neo_conn: Callable[..., str],
+) -> None:
+    def sticky(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        if "Cookie" not in handler.headers:
+            handler.send_header("Set-Cookie", "AWSALB=node-2; Path=/")
+        handler.send_header("Content-Length", "2")
+        handler.end_headers()
+        handler.wfile.write(b"[]")
+
+    with LoopbackServer(sticky) as neo:
+        neo_conn(neo, max_concurrency=1)
+        assert list(NeoHook().iter_expired_points([1, 2, 3], year=2025)) == []
+    assert "Cookie" not in neo.seen[0].headers
+    assert [seen.headers.get("Cookie") for seen in neo.seen[1:]] == ["AWSALB=node-2"] * 2
