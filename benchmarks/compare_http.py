@@ -750,7 +750,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     # Enough customers for the largest expiry day and the largest stream (about three
     # allocations of the program per customer).
-    customers = max(*sizes.expiry_day_customers, sizes.rss_records[1] * 35 // 100)
+    streamed = sizes.rss_records[1] if "peak_rss" in wanted else 0
+    customers = max(*sizes.expiry_day_customers, streamed * 35 // 100)
     try:
         sections: list[tuple[str, Callable[[Simulator, Sizes], Any]]] = [
             ("expiry_day", expiry_day),

@@ -167,18 +167,27 @@ class _Watchdog:
     """
 
     def __init__(self) -> None:
-        self._pid = -1  # the process that started the thread: a fork starts afresh
+        self._forget()
+        # A forked child (a Celery or LocalExecutor worker) has no thread: it starts its own.
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._started = False
+        self._starting = threading.Lock()
 
     def _start(self) -> None:
-        self._pid = os.getpid()
-        self._cond = threading.Condition(threading.Lock())
-        self._heap: list[_Watch] = []
-        self._cancelled = 0  # cancelled entries still on the heap
-        self._wake_at = float("inf")  # when the thread will next look at the heap
-        threading.Thread(target=self._run, name="neo-deadlines", daemon=True).start()
+        with self._starting:
+            if self._started:
+                return
+            self._cond = threading.Condition(threading.Lock())
+            self._heap: list[_Watch] = []
+            self._cancelled = 0  # cancelled entries still on the heap
+            self._wake_at = float("inf")  # when the thread will next look at the heap
+            threading.Thread(target=self._run, name="neo-deadlines", daemon=True).start()
+            self._started = True
 
     def watch(self, sock: Any, deadline: _Deadline) -> _Watch:
-        if self._pid != os.getpid():
+        if not self._started:
             self._start()
         watch = _Watch(sock, deadline)
         with self._cond:
