@@ -633,7 +633,7 @@ def throughput_svg(results: dict[str, Any]) -> str:
     """requests/s against concurrency (log scale) for the provider, the baseline and the bound,
     as a self-contained SVG."""
     rows = results["throughput"]["rows"]
-    width, height, left, right, top, bottom = 640, 400, 70, 170, 30, 50
+    width, height, left, right, top, bottom = 720, 400, 70, 230, 30, 50
     concurrency: list[int] = [r["concurrency"] for r in rows]
     top_rate = 1.05 * max(
         max(float(r["bound"]), float(r["provider"]["requests_per_second"])) for r in rows
