@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := scripts/uv
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test compat lint format simulator bench-hook bench-simulator bench-ledger bench-budget clean
+.PHONY: venv demo test compat lint format simulator bench-hook bench-simulator bench-ledger bench bench-budget clean
 
 venv:
 	@$(UV) sync --frozen --quiet --extra celery --extra redis
@@ -35,6 +35,11 @@ simulator: venv
 
 clean:
 	rm -rf .venv .tools .demo .matrix .test-artifacts .pytest_cache .mypy_cache .ruff_cache
+
+# NeoHook beside the apache-airflow-providers-http pipeline (ARGS=--quick for small sizes):
+# a table, .bench/compare_http.json and, from a full run, the figures in docs/benchmarks.md.
+bench: venv
+	@$(UV) run --frozen --no-sync python benchmarks/compare_http.py $(ARGS)
 
 bench-hook: venv
 	@$(UV) run --frozen --no-sync python benchmarks/hook_throughput.py

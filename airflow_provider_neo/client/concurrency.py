@@ -7,8 +7,9 @@ free up. If a call fails, or the consumer stops early, the calls not yet started
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 Item = TypeVar("Item")
@@ -22,19 +23,25 @@ def bounded_map(
         for item in items:
             yield function(item)
         return
+    # Each call, once finished, puts its future here: taking the next finished one costs the
+    # same however many are pending (`concurrent.futures.wait` adds and removes a waiter on
+    # every pending future, up to twice `concurrency` of them, for each result).
+    finished: queue.SimpleQueue[Future[Result]] = queue.SimpleQueue()
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="neo") as pool:
         pending: set[Future[Result]] = set()
         try:
             for item in items:
-                pending.add(pool.submit(function, item))
+                future = pool.submit(function, item)
+                pending.add(future)
+                future.add_done_callback(finished.put)
                 if len(pending) >= 2 * concurrency:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        yield future.result()
+                    done = finished.get()
+                    pending.discard(done)
+                    yield done.result()
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
+                done = finished.get()
+                pending.discard(done)
+                yield done.result()
         finally:
             for future in pending:
                 future.cancel()

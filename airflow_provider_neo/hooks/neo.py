@@ -10,6 +10,8 @@ OAuth token.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import os
 import re
 import socket
 import threading
@@ -27,6 +29,8 @@ import urllib3
 from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.common.compat.sdk import BaseHook
 from requests.adapters import HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
+from requests.models import PreparedRequest
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import HTTPResponse
@@ -141,28 +145,113 @@ def _cut(sock: Any, deadline: _Deadline) -> None:
         pass  # already closed: nothing left to cut
 
 
+class _Watch:
+    """A connection `_Watchdog` cuts when `deadline` passes, unless cancelled first."""
+
+    __slots__ = ("cancelled", "deadline", "sock")
+
+    def __init__(self, sock: Any, deadline: _Deadline) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.cancelled = False
+
+    def __lt__(self, other: _Watch) -> bool:  # heap order: the earliest deadline first
+        return self.deadline.at < other.deadline.at
+
+
+class _Watchdog:
+    """One thread per process that cuts connections whose request outlived its deadline.
+
+    A timer thread per request cost a thread start and join on every request, about a fifth of
+    the client's CPU. Here a request only pushes its deadline on a heap; the thread sleeps until
+    the earliest one and is woken only when a new deadline is earlier than that, which with one
+    `timeout` per hook is almost never. Cancelled entries are skipped when they surface, and the
+    heap is compacted when they are most of it, so it stays as small as the requests in flight.
+    """
+
+    def __init__(self) -> None:
+        self._forget()
+        # A forked child (a Celery or LocalExecutor worker) has no thread: it starts its own.
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._started = False
+        self._starting = threading.Lock()
+
+    def _start(self) -> None:
+        with self._starting:
+            if self._started:
+                return
+            self._cond = threading.Condition(threading.Lock())
+            self._heap: list[_Watch] = []
+            self._cancelled = 0  # cancelled entries still on the heap
+            self._wake_at = float("inf")  # when the thread will next look at the heap
+            threading.Thread(target=self._run, name="neo-deadlines", daemon=True).start()
+            self._started = True
+
+    def watch(self, sock: Any, deadline: _Deadline) -> _Watch:
+        if not self._started:
+            self._start()
+        watch = _Watch(sock, deadline)
+        with self._cond:
+            heapq.heappush(self._heap, watch)
+            if deadline.at < self._wake_at:
+                self._cond.notify()
+        return watch
+
+    def cancel(self, watch: _Watch) -> None:
+        """Once this returns, `watch`'s connection is not cut (cuts happen under the lock)."""
+        with self._cond:
+            watch.cancelled = True
+            self._cancelled += 1
+            if self._cancelled > 256 and 2 * self._cancelled > len(self._heap):
+                self._heap = [entry for entry in self._heap if not entry.cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
+
+    def _run(self) -> None:
+        heap_pop = heapq.heappop
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0].cancelled:
+                    heap_pop(self._heap)
+                    self._cancelled -= 1
+                if not self._heap:
+                    self._wake_at = float("inf")
+                    self._cond.wait()
+                    continue
+                first = self._heap[0]
+                left = first.deadline.at - time.monotonic()
+                if left > 0:
+                    self._wake_at = first.deadline.at
+                    self._cond.wait(left)
+                    continue
+                heap_pop(self._heap)
+                _cut(first.sock, first.deadline)
+
+
+_WATCHDOG = _Watchdog()
+
+
 @contextmanager
 def _cut_at_deadline(sock: Any) -> Iterator[None]:
     """Cut `sock` if the current request's deadline passes before the block ends.
 
     requests' `timeout` only bounds each socket read, so a server that sends its status line and
-    headers a byte at a time could hold a request for ever; a timer armed for the time left
-    bounds them all together.
+    headers a byte at a time could hold a request for ever; the watchdog bounds them all
+    together.
     """
     deadline = _current_deadline.get()
     if deadline is None or sock is None:
         yield
         return
-    timer = threading.Timer(max(deadline.at - time.monotonic(), 0.0), _cut, (sock, deadline))
-    timer.daemon = True
-    timer.start()
+    watch = _WATCHDOG.watch(sock, deadline)
     try:
         yield
     finally:
-        timer.cancel()
-        # Wait for it, so that no thread outlives the request and no late cut hits the socket
-        # once the headers are in (the body is bounded by `_read_body_before`).
-        timer.join()
+        # No late cut hits the socket once the headers are in (the body is bounded by
+        # `_read_body_before`).
+        _WATCHDOG.cancel(watch)
 
 
 class _DeadlineHTTPConnection(HTTPConnection):
@@ -237,6 +326,34 @@ def _read_body_before(response: requests.Response, deadline: float, timeout: flo
         sock.settimeout(timeout)  # the pooled connection's next request starts afresh
     raw.release_conn()
     return b"".join(chunks)
+
+
+def _prepare(session: requests.Session, action: Send, headers: dict[str, str]) -> PreparedRequest:
+    """The request `session.request` would send for `action`, built with a fifth of its CPU:
+    the session's settings are fixed when it is made (`NeoHook.get_conn`), so there is nothing
+    to merge, and cookies are processed only once the server has set one."""
+    request = PreparedRequest()
+    request.prepare_method(action.method)
+    request.prepare_url(action.url, None)
+    request.prepare_headers({**session.headers, **headers})
+    if session.cookies:
+        request.prepare_cookies(session.cookies)
+    request.prepare_body(None, None, action.json_body)
+    return request
+
+
+def _environment_proxies(base_url: str) -> dict[str, str]:
+    """The proxies requests would use for `base_url` from the environment (HTTP(S)_PROXY,
+    ALL_PROXY), or none when NO_PROXY names its host."""
+    return requests.utils.get_environ_proxies(base_url)
+
+
+def _environment_verify(verify_tls: bool) -> bool | str:
+    """What requests would verify TLS with: the CA bundle the environment names
+    (REQUESTS_CA_BUNDLE, then CURL_CA_BUNDLE), else the default one; nothing when off."""
+    if not verify_tls:
+        return False
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
 def _budget_reply(budget: RateBudget, action: Reserve | RateLimited) -> Reply:
@@ -373,6 +490,12 @@ class NeoHook(BaseHook):
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             session.headers["User-Agent"] = USER_AGENT
+            # requests reads the environment (proxies, NO_PROXY, the CA bundle, ~/.netrc) again
+            # on every request, a quarter of the client's CPU; every request of a hook goes to
+            # one host, so read it once here, and let requests read it no more.
+            session.trust_env = False
+            session.proxies = _environment_proxies(self.settings.base_url)
+            session.verify = _environment_verify(self.settings.verify_tls)
             self._session = session
         return self._session
 
@@ -429,18 +552,19 @@ class NeoHook(BaseHook):
         # `timeout` is a deadline for the whole request: the connection is cut when it passes
         # while the status line and headers are awaited (`_cut_at_deadline`), and the body is
         # read against it (`_read_body_before`).
+        session = self.get_conn()
+        request = _prepare(session, action, headers)
         deadline = _Deadline(time.monotonic() + timeout)
         context = _current_deadline.set(deadline)
         try:
-            response = self.get_conn().request(
-                action.method,
-                action.url,
-                headers=headers,
-                json=action.json_body,
-                timeout=timeout,
-                verify=self.settings.verify_tls,
-                allow_redirects=False,  # a redirect is the exchange's protocol error
+            # The adapter, not `session.send`: a redirect is the exchange's protocol error (never
+            # followed), and no hooks are registered.
+            response = session.get_adapter(action.url).send(
+                request,
                 stream=True,  # the body is read against the deadline below
+                timeout=timeout,
+                verify=True if session.verify is None else session.verify,
+                proxies=session.proxies,
             )
         except _REQUESTS_FAILURES as exc:
             return _too_late(timeout) if deadline.passed else Failed(f"{type(exc).__name__}: {exc}")
@@ -453,6 +577,8 @@ class NeoHook(BaseHook):
             if deadline.passed or isinstance(exc, _DeadlinePassed):
                 return _too_late(timeout)
             return Failed(f"{type(exc).__name__}: {exc}")
+        if "set-cookie" in response.headers:  # a load balancer's sticky cookie, say
+            extract_cookies_to_jar(session.cookies, request, response.raw)  # type: ignore[no-untyped-call]
         return Received(response.status_code, response.headers, body)
 
     def _token(self) -> str:

@@ -61,6 +61,13 @@ class SimulatorProcess:
             raise RuntimeError(f"the simulator did not start; its log: {self.read_log()}")
         return self
 
+    @property
+    def pid(self) -> int:
+        """The simulator's process id (to read its CPU time, say); it must be running."""
+        if self._process is None:
+            raise RuntimeError("the simulator is not running")
+        return self._process.pid
+
     def read_log(self) -> str:
         with open(self.log_path) as log:
             return log.read()
