@@ -92,7 +92,8 @@ def run_suite(release: Release, venv: Path) -> Outcome:
 
 def table(outcomes: list[Outcome]) -> str:
     rows = [
-        "| Airflow | Python | dependencies as of | common-compat | reminder DAG emails | result |",
+        "| Airflow | Python | dependencies as of | common-compat"
+        " | reminder DAG emails (default params) | result |",
         "|---|---|---|---|---|---|",
     ]
     for o in outcomes:
