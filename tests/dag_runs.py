@@ -84,3 +84,24 @@ def post_once_the_sensor_has_looked(env: DemoEnvironment, rows: list[dict[str, A
         posted.raise_for_status()
 
     threading.Thread(target=post, daemon=True).start()
+
+
+BUYER = 400000003  # a customer of the demo's CRM extract
+
+
+def transaction_points_run(env: DemoEnvironment, bill_number: str) -> tuple[str, list[Any]]:
+    """`neo_transaction_points` for a 37.5-point bill of BUYER that Neo allocates only once the
+    sensor has looked (so it defers): the run's output, and the emails about that bill."""
+    bill = {
+        "customer_id": BUYER, "program_id": 2282, "point_category_id": 17383, "points": "37.5",
+        "expiry_date": "2027-11-21", "entity_id": bill_number, "event_type_id": 15,
+    }  # fmt: skip
+    post_once_the_sensor_has_looked(env, [bill])
+    conf = {"customer_id": BUYER, "entity_id": bill_number, "event_type": "TransactionAdd"}
+    output = run_dag(env, "neo_transaction_points", DAY, conf)
+    notes = [
+        message
+        for message in env.mailbox.messages()
+        if message["X-Neo-Notification-Key"] == f"earned:{BUYER}:{bill_number}"
+    ]
+    return output, notes

@@ -28,8 +28,8 @@ from tests.dag_runs import (
     REMINDER_DAG,
     emailed_keys,
     expected_reminders,
-    post_once_the_sensor_has_looked,
     run_dag,
+    transaction_points_run,
 )
 
 PROBE = Path(__file__).parent / "probe.py"
@@ -128,19 +128,6 @@ def test_the_reminder_dag_emails_every_reminder_once(venv: Path, env: DemoEnviro
 def test_the_deferred_sensor_waits_in_its_trigger_then_the_customer_is_emailed_once(
     env: DemoEnvironment,
 ) -> None:
-    customer = 400000003
-    bill = {
-        "customer_id": customer, "program_id": 2282, "point_category_id": 17383, "points": "37.5",
-        "expiry_date": "2027-11-21", "entity_id": "BILL-COMPAT-1", "event_type_id": 15,
-    }  # fmt: skip
-
-    post_once_the_sensor_has_looked(env, [bill])
-    conf = {"customer_id": customer, "entity_id": "BILL-COMPAT-1", "event_type": "TransactionAdd"}
-    output = run_dag(env, "neo_transaction_points", DAY, conf)
+    output, notes = transaction_points_run(env, "BILL-COMPAT-1")
     assert "running trigger in line" in output  # the sensor deferred to its trigger
-    notes = [
-        m
-        for m in env.mailbox.messages()
-        if m["X-Neo-Notification-Key"] == f"earned:{customer}:BILL-COMPAT-1"
-    ]
     assert [note["Subject"] for note in notes] == ["You earned 37.5 points"]

@@ -23,15 +23,16 @@ import requests
 
 from demo.environment import REPOSITORY, DemoEnvironment
 from tests.dag_runs import (
+    BUYER,
     DAY,
     LEADS,
     REMINDER_DAG,
     emailed_keys,
     expected_for,
     expected_reminders,
-    post_once_the_sensor_has_looked,
     run_dag,
     summary_file,
+    transaction_points_run,
 )
 
 
@@ -275,27 +276,12 @@ def test_expired_points_report_equals_the_simulators_data(env: DemoEnvironment) 
 
 
 def test_transaction_points_wait_deferred_then_email_once(env: DemoEnvironment) -> None:
-    customer = 400000003
-    bill = {
-        "customer_id": customer, "program_id": 2282, "point_category_id": 17383, "points": "37.5",
-        "expiry_date": "2027-11-21", "entity_id": "BILL-E2E-1", "event_type_id": 15,
-    }  # fmt: skip
-
-    post_once_the_sensor_has_looked(env, [bill])
-    conf = {"customer_id": customer, "entity_id": "BILL-E2E-1", "event_type": "TransactionAdd"}
-    output = run_dag(env, "neo_transaction_points", DAY, conf)
+    output, notes = transaction_points_run(env, "BILL-E2E-1")
     assert "[DAG TEST] running trigger in line" in output  # the sensor deferred to its trigger
-    notes = [
-        m
-        for m in env.mailbox.messages()
-        if m["X-Neo-Notification-Key"] == f"earned:{customer}:BILL-E2E-1"
-    ]
     assert len(notes) == 1
     assert notes[0]["Subject"] == "You earned 37.5 points"
     with env.customers_csv.open() as handle:
-        email = next(
-            r["email"] for r in csv.DictReader(handle) if int(r["customer_id"]) == customer
-        )
+        email = next(r["email"] for r in csv.DictReader(handle) if int(r["customer_id"]) == BUYER)
     assert notes[0]["To"] == email
-    run_dag(env, "neo_transaction_points", DAY, conf)  # the same transaction again
+    transaction_points_run(env, "BILL-E2E-1")  # the same transaction again
     assert len([m for m in env.mailbox.messages() if m["X-Neo-Notification-Key"]]) == 1
