@@ -9,7 +9,6 @@ from __future__ import annotations
 import codecs
 import gzip
 from collections.abc import Generator
-from typing import IO
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
@@ -17,10 +16,9 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath
 def byte_lines(url: str) -> Generator[bytes, None, None]:
     """The lines of the file at `url` as bytes, newlines kept; ``.gz`` files decompressed."""
     path = ObjectStoragePath(url)
-    binary: IO[bytes] = path.open("rb")
-    if path.name.endswith(".gz"):
-        binary = gzip.open(binary)  # type: ignore[assignment]  # noqa: SIM115 - closed below
-    with binary:
+    with path.open("rb") as raw:
+        # A GzipFile does not close the file it reads; `raw` is closed by its own `with`.
+        binary = gzip.GzipFile(fileobj=raw) if path.name.endswith(".gz") else raw
         yield from iter(binary.readline, b"")
 
 
