@@ -20,7 +20,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from airflow_provider_neo.ledger import SentLedger
+from airflow_provider_neo.reminders.ledger import SentLedger
 from deploy.servers import PostgresServer
 
 

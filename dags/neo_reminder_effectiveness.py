@@ -7,7 +7,7 @@ paIds rows of status REDEEMED, CONSUMED or EXPIRED for that customer, program an
 (points at stake that did not expire were redeemed before expiry). Per lead time and program the
 report gives the share of points at stake redeemed before expiry, reminded and held out, the
 uplift with its 95% confidence interval and the points saved
-(``airflow_provider_neo.effectiveness`` says how).
+(``airflow_provider_neo.reminders.effectiveness`` says how).
 
 It writes ``effectiveness/<ds>.csv`` and ``effectiveness/<ds>.html`` (a self-contained page with
 an inline SVG chart, no plotting library) under ``output_dir``, any ObjectStoragePath. Point it
@@ -31,15 +31,15 @@ from airflow.providers.common.compat.sdk import (
     task,
 )
 
-from airflow_provider_neo.effectiveness import (
+from airflow_provider_neo.hooks.neo import NeoHook
+from airflow_provider_neo.reminders.effectiveness.statistics import (
     ALL_PROGRAMS,
     Effect,
     expired_points,
     outcomes,
     summarise,
 )
-from airflow_provider_neo.hooks.neo import NeoHook
-from airflow_provider_neo.ledger import SentLedger
+from airflow_provider_neo.reminders.ledger import SentLedger
 from airflow_provider_neo.utils.output import atomic_csv, atomic_open, task_writer
 from airflow_provider_neo.utils.windows import local_day, run_anchor
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import msgspec
 
-from airflow_provider_neo.ledger import SentLedger
-from airflow_provider_neo.reminders import Reminder, deliver
+from airflow_provider_neo.reminders.delivery import deliver
+from airflow_provider_neo.reminders.ledger import SentLedger
+from airflow_provider_neo.reminders.model import Reminder
 
 EXPIRY_DAY = dt.date(2026, 12, 21)
 

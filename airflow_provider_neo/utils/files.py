@@ -36,3 +36,10 @@ def text_lines(url: str, *, argument: str) -> Generator[str, None, None]:
                 f" {line[exc.start]:#04x} at column {exc.start + 1}; Latin-1 or Windows-1252,"
                 " perhaps): save the file as UTF-8"
             ) from None
+
+
+def read_text(url: str, *, argument: str) -> str:
+    """The whole UTF-8 file at `url` (a template, say), errors naming the `argument`."""
+    if not ObjectStoragePath(url).exists():
+        raise ValueError(f"{argument}: no file at {url}")
+    return "".join(text_lines(url, argument=argument))

@@ -87,7 +87,7 @@ def test_compose_runs_the_simulator_distributions_commands() -> None:
     assert (Path(sys.executable).parent / "neo-simulator").exists()
     init = spec["services"]["airflow-init"]["command"][-1]
     modules = re.findall(r"python -m ([\w.]+)", init)
-    assert modules == ["airflow_provider_neo.ledger", "neo_simulator.customers_csv"]
+    assert modules == ["airflow_provider_neo.reminders.ledger", "neo_simulator.customers_csv"]
     assert all(importlib.util.find_spec(module) is not None for module in modules)
 
 
@@ -132,7 +132,7 @@ def test_the_topology_runs_airflow_inits_command_with_local_addresses_and_paths(
     assert (bash, flag) == ("/bin/bash", "-c")
     assert script == (
         "airflow db migrate"
-        " && python -m airflow_provider_neo.ledger --conn-id neo_ledger --create-database"
+        " && python -m airflow_provider_neo.reminders.ledger --conn-id neo_ledger --create-database"
         " && python -m neo_simulator.customers_csv --url http://127.0.0.1:18790"
         f" --out {tmp_path}/data/customers.csv"
     )

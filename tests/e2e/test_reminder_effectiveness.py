@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_neo.reminders import in_holdout
+from airflow_provider_neo.reminders.audience import in_holdout
 from demo.environment import DemoEnvironment
 from tests.dag_runs import (
     DAY,

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_neo.ledger import SentLedger, Stake
-from airflow_provider_neo.reminders import Consent, Reminder, deliver, in_holdout
+from airflow_provider_neo.reminders.audience import Consent, in_holdout
+from airflow_provider_neo.reminders.delivery import deliver
+from airflow_provider_neo.reminders.ledger import SentLedger, Stake
+from airflow_provider_neo.reminders.model import Reminder
 
 CUSTOMERS = range(400_000_001, 400_010_001)  # 10,000 customer ids, as the simulator numbers them
 

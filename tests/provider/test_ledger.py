@@ -22,8 +22,10 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 
-from airflow_provider_neo.ledger import ClaimState, LedgerLocationError, SentLedger
-from airflow_provider_neo.reminders import Reminder, deliver, expiry_days_to_remind
+from airflow_provider_neo.reminders.delivery import deliver
+from airflow_provider_neo.reminders.ledger import ClaimState, LedgerLocationError, SentLedger
+from airflow_provider_neo.reminders.model import Reminder
+from airflow_provider_neo.reminders.scheduling import expiry_days_to_remind
 from deploy.servers import PostgresServer
 from tests.ledger_runner import EXPIRY_DAY, reminders
 
@@ -278,7 +280,13 @@ def test_the_ledger_command_prepares_a_postgresql_ledger_twice_over(
 ) -> None:
     database = f"neo_ledger_cli_{os.getpid()}"
     env = {**os.environ, "AIRFLOW_CONN_NEO_LEDGER": postgres.url(database)}
-    command = [sys.executable, "-m", "airflow_provider_neo.ledger", "--conn-id", "neo_ledger"]
+    command = [
+        sys.executable,
+        "-m",
+        "airflow_provider_neo.reminders.ledger",
+        "--conn-id",
+        "neo_ledger",
+    ]
     for _ in range(2):  # idempotent: a deployment runs it at every start
         done = subprocess.run(
             [*command, "--create-database"], env=env, capture_output=True, text=True, timeout=120

@@ -14,7 +14,8 @@ the customers of the holdout (state ``held_out``: recorded, never messaged), so 
 saved by reminding can be measured afterwards (`stakes`).
 
 Prepare a PostgreSQL ledger ahead of the first run (the database too, if the connection's user
-may create it): ``python -m airflow_provider_neo.ledger --conn-id neo_ledger --create-database``.
+may create it):
+``python -m airflow_provider_neo.reminders.ledger --conn-id neo_ledger --create-database``.
 """
 
 from __future__ import annotations
@@ -422,7 +423,7 @@ def create_database(conn_id: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m airflow_provider_neo.ledger",
+        prog="python -m airflow_provider_neo.reminders.ledger",
         description="Prepare the reminders' sent-ledger in the database of an Airflow connection.",
     )
     parser.add_argument("--conn-id", required=True, help="an Airflow connection to the database")

@@ -24,7 +24,7 @@ from decimal import Decimal
 import msgspec
 
 from airflow_provider_neo.hooks.neo import NeoHook
-from airflow_provider_neo.ledger import Stake
+from airflow_provider_neo.reminders.ledger import Stake
 
 SETTLED_STATUSES = ("REDEEMED", "CONSUMED", "EXPIRED")
 Z_95 = 1.959963984540054  # the two-sided 95% normal quantile

@@ -1,0 +1,80 @@
+"""The extension point for where reminders go: a brand implements `ReminderChannel` for its own
+engagement tool (its ESP, a CDP, a marketing cloud) and hands it to `DeliverRemindersOperator`
+or `ExpiryReminderTaskGroup`. The provider keeps everything around the send: the sent-ledger
+(exactly once), consent, the holdout and retries.
+
+A channel is configuration until it is opened: the operator renders its `template_fields`,
+opens it once per delivery (connect, log in), calls `send` with batches of up to `batch_size`
+reminders that the ledger has claimed, then closes it. `send` returns only when the far side has
+accepted the whole batch and raises otherwise: the batch's claims are then released, and a retry
+of the task sends exactly those reminders again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+
+import msgspec
+
+from airflow_provider_neo.reminders.model import Reminder
+
+MEDIA = ("email", "sms", "whatsapp")
+
+
+class OutgoingReminder(msgspec.Struct, frozen=True, kw_only=True):
+    """One reminder as a channel sends it: the reminder, its message rendered from the brand's
+    templates, and the headers an email carries (RFC 8058 unsubscribe, the reminder's key)."""
+
+    reminder: Reminder
+    subject: str
+    html: str
+    text: str  # the plain text beside the HTML, and the SMS or WhatsApp body
+    unsubscribe_url: str
+    headers: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        """The sent-ledger's key of the reminder: the same on every retry, an idempotency key."""
+        return self.reminder.key
+
+
+class ReminderChannel:
+    """Where reminders go. Subclass it, set `name` (recorded in the ledger beside each
+    reminder), `medium` (``email``, ``sms`` or ``whatsapp``: which consent column of the CRM
+    extract applies and which address a reminder needs) and `batch_size`, and implement `send`.
+    Override `open` and `close` to hold a connection for the time of one delivery. List the
+    attributes Airflow should render with Jinja (``{{ params.x }}``, ``{{ var.value.y }}``) in
+    `template_fields`, as on an operator."""
+
+    name: str = "custom"
+    medium: str = "email"
+    batch_size: int = 1
+    template_fields: Sequence[str] = ()
+
+    def open(self) -> None:
+        """Called once before the first batch of a delivery."""
+
+    def send(self, batch: list[OutgoingReminder]) -> None:
+        """Hand the batch to the far side; return only once it accepted every reminder in it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement send(batch)")
+
+    def close(self) -> None:
+        """Called once after the last batch of a delivery, also when one failed."""
+
+    def reaches(self, reminder: Reminder) -> bool:
+        """Whether the reminder has an address on this channel's medium; those without one are
+        counted as suppressed and left out of the ledger."""
+        return bool(reminder.mobile if self.medium in ("sms", "whatsapp") else reminder.email)
+
+    def __enter__(self) -> ReminderChannel:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

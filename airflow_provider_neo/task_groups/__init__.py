@@ -1,0 +1,1 @@
+"""Whole workflows as one task group a DAG adds in one call."""
