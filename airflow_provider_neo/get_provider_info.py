@@ -34,7 +34,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["airflow_provider_neo.operators.neo"],
+                "python-modules": [
+                    "airflow_provider_neo.operators.neo",
+                    "airflow_provider_neo.operators.reminders",
+                    "airflow_provider_neo.operators.points_earned",
+                ],
             }
         ],
         "sensors": [

@@ -6,15 +6,16 @@ exactly once across retries, re-runs and workers (the sent-ledger), skipping who
 (``email_opt_in`` / ``sms_opt_in`` columns and ``suppression_path``) and holding out
 ``holdout_share`` of customers as the comparison group of ``neo_reminder_effectiveness``.
 Missed days are caught up, ``catch_up_days`` back. The day's list and totals go to
-``reminders/<ds>.csv`` and ``reminders/<ds>.summary.json`` under the output folder; a failed
-shard fails the run after the others delivered, and a re-run sends exactly what is missing.
+``reminders/<ds>.csv`` and ``.summary.json``; a failed shard fails the run after the others
+delivered, and a re-run sends exactly what is missing.
 
 ``channel``: ``email`` (SMTP), ``neo_message`` (Capillary's sendMessage, on
 ``neo_message_channel`` email, sms or whatsapp) or ``webhook`` (JSON batches to ``webhook_url``).
-The steps are the provider's operators, chained by ``ExpiryReminderTaskGroup``.
+The steps are the provider's operators, chained by ``ExpiryReminderTaskGroup``. Once the day is
+published, each reminded customer's allocations expiring in the next 31 days are exported per
+program (``exports/<ds>/``, CSV) for the brand's CRM or warehouse.
 
-Capillary Loyalty+ can send its own expiry notices: if the brand has them switched on, turn
-them off or leave out the overlapping lead times here, so that customers are not told twice.
+If the brand has Capillary Loyalty+'s own expiry notices on, leave out overlapping lead times.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import datetime
 
 from airflow.providers.common.compat.sdk import Param, dag
 
+from airflow_provider_neo.operators.neo import ExpiringPointsOperator
 from airflow_provider_neo.reminders import ReminderMessage
 from airflow_provider_neo.reminders.channels import (
     NeoMessageChannel,
@@ -34,6 +36,16 @@ from airflow_provider_neo.task_groups.reminders import ExpiryReminderTaskGroup
 
 DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
 FROM = "rewards@example.com"
+PROGRAMS = [(2282, 17383), (3379, 40022), (3379, 40023)]  # (program, point category)
+EXPORTS = [  # one export task per program, each to its own file
+    {"program_id": p, "point_category_id": c,
+     "output_path": "{{ params.output_dir }}/exports/{{ ds }}/" + f"{p}-{c}.csv"}
+    for p, c in PROGRAMS
+]  # fmt: skip
+EXPORTS = [  # one export task per program, each its own file
+    {"program_id": p, "point_category_id": c, "output_path": "{{ params.output_dir }}/exports/"
+     "{{ ds }}/" + f"{p}-{c}.csv"} for p, c in PROGRAMS
+]  # fmt: skip
 
 
 @dag(
@@ -64,7 +76,7 @@ FROM = "rewards@example.com"
 )
 def neo_points_expiry_reminder() -> None:
     # [START howto_task_group_expiry_reminders]
-    ExpiryReminderTaskGroup(
+    reminders = ExpiryReminderTaskGroup(
         group_id="reminders",
         customers_path="{{ params.customers_path }}",
         suppression_path="{{ params.suppression_path }}",
@@ -76,6 +88,7 @@ def neo_points_expiry_reminder() -> None:
         shard_size="{{ params.shard_size }}",
         holdout_share="{{ params.holdout_share }}",
         holdout_salt="{{ params.holdout_salt }}",
+        programs=[{"program_id": p, "point_category_id": c} for p, c in PROGRAMS],
         message=ReminderMessage(
             unsubscribe_url="https://rewards.example.com/unsubscribe?customer={customer_id}&token={token}",
             unsubscribe_mailto="unsubscribe@example.com",
@@ -92,6 +105,16 @@ def neo_points_expiry_reminder() -> None:
         },
     )
     # [END howto_task_group_expiry_reminders]
+    # [START howto_operator_expiring_points]
+    export = ExpiringPointsOperator.partial(
+        task_id="export_expiring_allocations",
+        customers_path="{{ params.output_dir }}/reminders/{{ ds }}.csv",  # the day's list
+        days_ahead=0,
+        window_days=31,
+        output_format="csv",
+    ).expand_kwargs(EXPORTS)
+    # [END howto_operator_expiring_points]
+    reminders >> export
 
 
 neo_points_expiry_reminder()

@@ -32,7 +32,7 @@ class Release:
 
     def requirements(self) -> list[str]:
         wtforms = ["wtforms"] if self.wtforms else []
-        return [f"apache-airflow=={self.airflow}", "apache-airflow-providers-smtp", *wtforms]
+        return [f"apache-airflow=={self.airflow}", *wtforms]
 
     def uv_pip_options(self) -> list[str]:
         compat = self.common_compat_as_of or self.as_of

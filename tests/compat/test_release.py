@@ -125,6 +125,22 @@ def test_the_reminder_dag_emails_every_reminder_once(venv: Path, env: DemoEnviro
     (venv / "figures.json").write_text(json.dumps(figures))
 
 
+def test_a_brands_20_line_dag_runs_the_whole_workflow_from_the_wheel_alone(
+    venv: Path, release: Release, env: DemoEnvironment
+) -> None:
+    """tests/brand_dags/brand_expiry_reminders.py, with no file of this repository's dags/ and
+    only the installed wheel, delivers what the example DAG (and make demo) delivers. On the
+    newest release: the example DAG proves the same task group on every release."""
+    if release != RELEASES[-1]:
+        pytest.skip("the brand DAG runs on the newest release")
+    expected = expected_reminders(env, DAY)
+    before = len(emailed_keys(env))
+    brand = {"AIRFLOW__CORE__DAGS_FOLDER": str(REPOSITORY / "tests" / "brand_dags")}
+    result = env.dags_test("brand_expiry_reminders", DAY, env=brand)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    assert sorted(emailed_keys(env)[before:]) == sorted(expected)
+
+
 def test_the_deferred_sensor_waits_in_its_trigger_then_the_customer_is_emailed_once(
     env: DemoEnvironment,
 ) -> None:

@@ -26,6 +26,7 @@ from tests.dag_runs import (
     BUYER,
     DAY,
     LEADS,
+    PROGRAMS,
     REMINDER_DAG,
     emailed_keys,
     expected_for,
@@ -34,6 +35,7 @@ from tests.dag_runs import (
     summary_file,
     transaction_points_run,
 )
+from tests.ground_truth import allocations
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +85,7 @@ def test_reminders_equal_an_independent_computation_and_rerunning_sends_nothing(
     message = env.mailbox.messages()[0]
     key = message["X-Neo-Reminder-Key"]
     assert message["Subject"].endswith(f"points expire on {key.split(':')[1]}")
+    _assert_exports_equal_the_reminded_customers_allocations(env, DAY, listed)
     run_dag(env, REMINDER_DAG, DAY)  # the same date again
     assert emailed_keys(env) == emailed
 
@@ -117,6 +120,28 @@ def test_a_delivery_interrupted_half_way_is_retried_and_sends_exactly_the_rest(
     assert "451" in output  # a delivery task failed on the refused message, then was retried
     new_keys = emailed_keys(env)[already:]
     assert sorted(new_keys) == sorted(expected)  # the other half, exactly, none twice
+
+
+def _assert_exports_equal_the_reminded_customers_allocations(
+    env: DemoEnvironment, day: str, listed: dict[str, Decimal]
+) -> None:
+    """The export after the reminders: per program, every allocation of the reminded customers
+    expiring in the 31 days from the run's day, as the simulator's tables have them."""
+    reminded = {int(key.split(":")[0]) for key in listed}
+    start = dt.date.fromisoformat(day)
+    rows = 0
+    for program, category in PROGRAMS:
+        path = env.data_dir / "neo" / "exports" / day / f"{program}-{category}.csv"
+        with path.open() as handle:
+            exported = {int(row["id"]): row for row in csv.DictReader(handle)}
+        truth = allocations(
+            env.db_path, customers=reminded, timezone=env.timezone, program=program,
+            category=category, expiring=(start, start + dt.timedelta(days=30)),
+        )  # fmt: skip
+        assert set(exported) == set(truth), (program, category)
+        assert all(int(row["customer_id"]) in reminded for row in exported.values())
+        rows += len(exported)
+    assert rows >= len(reminded)  # every reminded customer has at least one such allocation
 
 
 def _summary(output: str) -> dict[str, Any]:

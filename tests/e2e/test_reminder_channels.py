@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import pytest
 import requests
 
-from demo.environment import UNSUBSCRIBE_SECRET, DemoEnvironment
+from demo.environment import REPOSITORY, UNSUBSCRIBE_SECRET, DemoEnvironment
 from tests.dag_runs import (
     DAY,
     REMINDER_DAG,
@@ -266,3 +266,66 @@ def test_webhook_channel_hands_over_each_reminder_once_across_a_failure_half_way
     summary = summary_file(env, day)
     assert summary["channel"] == "webhook"
     assert summary["suppressed"] >= 1  # the opted-out customer, counted by the successful try
+
+
+class _BrandEsp(BaseHTTPRequestHandler):
+    """The far side of a brand's own channel: takes JSON lists of reminders, and once
+    `refuse_after` are in, answers 500 until told otherwise."""
+
+    received: ClassVar[list[dict[str, Any]]] = []
+    refuse_after: ClassVar[int | None] = None
+
+    def do_POST(self) -> None:
+        batch = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        limit = type(self).refuse_after
+        if limit is not None and len(self.received) + len(batch) > limit:
+            self.send_response(500)
+        else:
+            self.received.extend(batch)
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_brands_own_channel_delivers_each_reminder_once_across_a_failure_and_the_retry(
+    env: DemoEnvironment,
+) -> None:
+    """tests/brand_dags/brand_esp_reminders.py: a channel written against the public API only
+    (ReminderChannel, OutgoingReminder), handed to the task group; its far side fails half-way
+    and the delivery task is retried."""
+    day = _day(3)
+    expected = expected_reminders(env, day)
+    assert len(expected) >= 8
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BrandEsp)
+    _BrandEsp.received, _BrandEsp.refuse_after = [], len(expected) // 2
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def recover() -> None:
+        _BrandEsp.refuse_after = None
+
+    _recover_after(lambda: len(_BrandEsp.received) >= len(expected) // 2 - 4, recover)
+    brand = {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPOSITORY / "tests" / "brand_dags"),
+        "AIRFLOW_VAR_BRAND_ESP_URL": f"http://127.0.0.1:{server.server_port}/send",
+    }
+    try:
+        result = env.dags_test("brand_esp_reminders", day, env=brand)
+    finally:
+        server.shutdown()
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    assert "brand ESP answered 500" in output  # the delivery failed half-way, then was retried
+    keys = [message["key"] for message in _BrandEsp.received]
+    assert sorted(keys) == sorted(expected)  # every reminder, each once
+    crm = _crm(env)
+    for message in _BrandEsp.received:
+        assert message["to"] == crm[_customer(message["key"])]["email"]
+        assert message["subject"].endswith(f"points expire on {message['key'].split(':')[1]}")
+    ledger = env.data_dir / "brand-esp" / "sent-ledger.sqlite3"
+    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT reminder_key, state, channel FROM neo_reminder_ledger")
+        assert {key: (state, channel) for key, state, channel in rows} == {
+            key: ("sent", "brand-esp") for key in expected
+        }

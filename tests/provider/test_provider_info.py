@@ -72,3 +72,21 @@ def test_every_listed_module_imports() -> None:
         for entry in info[kind]:
             for module in entry["python-modules"]:
                 importlib.import_module(module)
+
+
+def test_the_reminder_workflows_operators_are_listed_with_the_endpoint_operators() -> None:
+    import importlib
+
+    (entry,) = get_provider_info()["operators"]
+    listed = {
+        name
+        for module in entry["python-modules"]
+        for name in dir(importlib.import_module(module))
+        if name.endswith("Operator")
+    }
+    assert listed >= {
+        "ExpiringPointsOperator", "PointsAwardedOperator", "EventPointsAllocationOperator",
+        "ExpiredPointsOperator", "ExpiryDaysOperator", "SplitCustomersOperator",
+        "FindRemindersOperator", "DeliverRemindersOperator", "PublishRemindersOperator",
+        "ReminderEffectivenessOperator", "PointsEarnedEmailOperator",
+    }  # fmt: skip

@@ -1,10 +1,9 @@
 """The sent-ledger's promise, exactly once, proven by runners in separate processes delivering
 the same reminders at once, on SQLite and on a real PostgreSQL server; and its rules (claims,
-leases, caught-up days) on their own."""
+leases, the days reminded) on their own."""
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
 import multiprocessing
@@ -25,11 +24,10 @@ import sqlalchemy as sa
 from airflow_provider_neo.reminders.delivery import deliver
 from airflow_provider_neo.reminders.ledger import ClaimState, LedgerLocationError, SentLedger
 from airflow_provider_neo.reminders.model import Reminder
-from airflow_provider_neo.reminders.scheduling import expiry_days_to_remind
 from deploy.servers import PostgresServer
 from tests.ledger_runner import EXPIRY_DAY, reminders
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[3]
 _databases = itertools.count()
 
 # A ledger location: (command-line flags for a runner, environment, a SentLedger opener).
@@ -238,41 +236,6 @@ def test_a_non_database_connection_is_refused_naming_the_param(
     for conn_id in ("not_a_db", "unknown"):
         with pytest.raises(LedgerLocationError, match=r"^ledger_conn_id: .*not a database"):
             SentLedger.open(conn_id=conn_id)
-
-
-DAY = dt.date(2026, 11, 21)
-
-
-def _days(*offsets: int) -> list[dt.date]:
-    return [DAY + dt.timedelta(days=offset) for offset in offsets]
-
-
-def test_a_first_run_reminds_only_its_own_days(tmp_path: Path) -> None:
-    ledger = SentLedger.open(path=tmp_path / "ledger.sqlite3")
-    plan = expiry_days_to_remind(ledger, anchor_day=DAY, lead_days=[30, 7, 1], catch_up_days=3)
-    assert plan == {1: _days(1), 7: _days(7), 30: _days(30)}
-
-
-def test_days_missed_since_the_last_reminded_day_are_caught_up_within_the_bound(
-    tmp_path: Path,
-) -> None:
-    ledger = SentLedger.open(path=tmp_path / "ledger.sqlite3")
-    # Runs reminded up to the day before yesterday; yesterday's run failed.
-    ledger.mark_days_reminded([(30, d) for d in _days(27, 28)], run_id="earlier")
-    ledger.mark_days_reminded([(7, d) for d in _days(-10)], run_id="long ago")
-    ledger.mark_days_reminded([(1, d) for d in _days(-1)], run_id="earlier")
-    plan = expiry_days_to_remind(ledger, anchor_day=DAY, lead_days=[30, 7, 1], catch_up_days=3)
-    assert plan[30] == _days(29, 30)  # yesterday's day caught up
-    assert plan[7] == _days(4, 5, 6, 7)  # at most 3 days back
-    assert plan[1] == _days(0, 1)  # today's expiries still get their reminder
-    # A caught-up day never reaches a day a shorter lead time reminds in the same run.
-    ledger.mark_days_reminded([(7, d) for d in _days(-5)], run_id="x")
-    plan = expiry_days_to_remind(ledger, anchor_day=DAY, lead_days=[7, 1], catch_up_days=10)
-    assert plan[7] == _days(2, 3, 4, 5, 6, 7)
-    # Days already reminded in between are not reminded again; catch_up_days=0 turns it off.
-    ledger.mark_days_reminded([(30, d) for d in _days(30)], run_id="this")
-    plan = expiry_days_to_remind(ledger, anchor_day=DAY, lead_days=[30], catch_up_days=0)
-    assert plan == {30: _days(30)}
 
 
 def test_the_ledger_command_prepares_a_postgresql_ledger_twice_over(

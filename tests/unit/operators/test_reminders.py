@@ -1,0 +1,96 @@
+"""The reminder operators and their task group, built as a DAG file builds them: arguments
+checked at parse time (naming the argument) unless they are templates, rendered values
+converted, and the task group's tasks and their order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import DAG
+
+from airflow_provider_neo.operators.reminders import (
+    DeliverRemindersOperator,
+    ExpiryDaysOperator,
+    FindRemindersOperator,
+    SplitCustomersOperator,
+    parse_lead_times,
+    parse_programs,
+    parse_share,
+    structured,
+)
+from airflow_provider_neo.reminders import ReminderChannel, ReminderMessage
+from airflow_provider_neo.task_groups.reminders import ExpiryReminderTaskGroup
+
+MESSAGE = ReminderMessage(unsubscribe_url="https://b.example/u?c={customer_id}&t={token}")
+
+
+class Quiet(ReminderChannel):
+    def send(self, batch: list[Any]) -> None:
+        pass
+
+
+WRONG: dict[str, Any] = {
+    "lead_times": lambda: ExpiryDaysOperator(task_id="t", lead_times=[30, -1]),
+    "catch_up_days": lambda: ExpiryDaysOperator(task_id="t", catch_up_days="x"),
+    "shard_size": lambda: SplitCustomersOperator(
+        task_id="t", customers_path="c", output_dir="o", shard_size=0
+    ),
+    "programs": lambda: FindRemindersOperator(
+        task_id="t", shard={}, expiry_days={}, output_dir="o", programs=[{"program_id": "x"}]
+    ),
+    "channel": lambda: DeliverRemindersOperator(
+        task_id="t", found={}, channel="sms", message=MESSAGE, channels={"email": Quiet()}
+    ),
+    "holdout_share": lambda: DeliverRemindersOperator(
+        task_id="t", found={}, channel=Quiet(), message=MESSAGE, holdout_share=1.5
+    ),
+}
+
+
+@pytest.mark.parametrize("argument", WRONG)
+def test_a_wrong_argument_fails_when_the_dag_is_parsed_naming_it(argument: str) -> None:
+    with (
+        DAG("d", schedule=None, start_date=datetime(2026, 1, 1)),
+        pytest.raises(ValueError, match=rf"^{argument}:"),
+    ):
+        WRONG[argument]()
+
+
+def test_templates_are_checked_when_rendered_and_rendered_text_is_converted() -> None:
+    with DAG("d", schedule=None, start_date=datetime(2026, 1, 1)):
+        ExpiryDaysOperator(task_id="t", lead_times="{{ params.lead_times }}")  # not checked yet
+    assert parse_lead_times("[30, 7, 1]") == [30, 7, 1]
+    assert parse_share("holdout_share", "0.2") == 0.2
+    assert (
+        parse_programs("[{'program_id': 2282, 'point_category_id': 17383}]")[0].program_id == 2282
+    )
+    assert structured("shard", {"index": 1}) == {"index": 1}
+    with pytest.raises(ValueError, match=r"^lead_times: expected a list"):
+        parse_lead_times("30 days")
+
+
+def test_the_task_group_chains_the_steps_with_one_mapped_group_per_shard() -> None:
+    with DAG("d", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        group = ExpiryReminderTaskGroup(
+            group_id="reminders", customers_path="c.csv", output_dir="out", channel=Quiet(),
+            message=MESSAGE,
+        )  # fmt: skip
+    tasks = {task.task_id: task for task in dag.tasks}
+    assert set(tasks) == {
+        "reminders.expiry_days", "reminders.split_customers", "reminders.shard.find",
+        "reminders.shard.send", "reminders.publish",
+    }  # fmt: skip
+    assert tasks["reminders.shard.find"].upstream_task_ids == {
+        "reminders.expiry_days", "reminders.split_customers",
+    }  # fmt: skip
+    assert tasks["reminders.shard.send"].upstream_task_ids == {"reminders.shard.find"}
+    publish = tasks["reminders.publish"]
+    assert "reminders.shard.send" in publish.upstream_task_ids
+    assert publish.trigger_rule == "all_done"
+    assert (publish.find_task_id, publish.deliver_task_id) == (  # type: ignore[attr-defined]
+        "reminders.shard.find",
+        "reminders.shard.send",
+    )
+    assert group.publish is publish
