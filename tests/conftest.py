@@ -17,6 +17,7 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="neo-airflow-home-
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 from deploy.servers import PostgresServer, RedisServer
+from neo_simulator.testing import SimulatorStarter
 from tests.harness import LoopbackServer, RunningSimulator, connection_json, start_simulator
 
 E2E = Path(__file__).parent / "e2e"
@@ -46,28 +47,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSimulator]:
     """One fault-free simulator for the whole session; tests must not change its faults."""
-    sim = start_simulator(tmp_path_factory.mktemp("simulator"))
-    try:
+    with start_simulator(tmp_path_factory.mktemp("simulator")) as sim:
         yield sim
-    finally:
-        sim.process.stop()
 
 
 @pytest.fixture
-def start_sim(tmp_path: Path) -> Iterator[Any]:
+def start_sim(tmp_path: Path) -> Iterator[SimulatorStarter]:
     """Start simulators with extra flags for one test (faults, credentials); stopped afterwards."""
-    started: list[RunningSimulator] = []
-
-    def start(*args: str, customers: int = 20) -> RunningSimulator:
-        sim = start_simulator(tmp_path / str(len(started)), *args, customers=customers)
-        started.append(sim)
-        return sim
-
-    try:
+    with SimulatorStarter(tmp_path) as start:
         yield start
-    finally:
-        for sim in started:
-            sim.process.stop()
 
 
 @pytest.fixture

@@ -1,87 +1,37 @@
-"""What the tests share besides fixtures: the simulator they run, its credentials, and the `neo`
-connection to it. (Fixtures live in conftest.py; tests import these names from here.)"""
+"""What the tests share besides fixtures: the simulator they run (from neo_simulator.testing,
+which the simulator's own tests use too), its credentials, and the `neo` connection to it.
+(Fixtures live in conftest.py; tests import these names from here.)"""
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import hashlib
 import json
-import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
-from airflow_provider_neo.endpoints import SCOPE_HEADER
 from neo_simulator.auth import (
     DEFAULT_OAUTH_KEY,
     DEFAULT_OAUTH_SECRET,
     DEFAULT_PASSWORD,
     DEFAULT_USERNAME,
 )
-from neo_simulator.process import SimulatorProcess
+from neo_simulator.testing import AS_OF, TIMEZONE, RunningSimulator, basic_auth, start_simulator
 
-AS_OF = dt.date(2026, 11, 21)
-TIMEZONE = "Asia/Kolkata"
-CUSTOMERS = 300
-SEED = 7
-
-
-def basic_auth(username: str = DEFAULT_USERNAME, password: str = DEFAULT_PASSWORD) -> str:
-    digest = hashlib.md5(password.encode()).hexdigest()
-    return "Basic " + base64.b64encode(f"{username}:{digest}".encode()).decode()
-
-
-NEO_HEADERS = {"Authorization": basic_auth(), SCOPE_HEADER: "global"}
-
-
-@dataclass
-class RunningSimulator:
-    url: str
-    db_path: Path
-    process: SimulatorProcess
-
-    def get(
-        self,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        return requests.get(
-            self.url + path,
-            params=params,
-            headers=NEO_HEADERS if headers is None else headers,
-            timeout=30,
-        )
-
-    def control(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = requests.request(method, f"{self.url}/__sim/{path}", timeout=30, **kwargs)
-        response.raise_for_status()
-        return response.json()
-
-    def db(self) -> sqlite3.Connection:
-        """A read-only view of the simulator's data: the ground truth tests compare against."""
-        return sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
-
-
-def start_simulator(tmp_dir: Path, *args: str, customers: int = CUSTOMERS) -> RunningSimulator:
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    db_path = tmp_dir / "neo.sqlite3"
-    process = SimulatorProcess(
-        [
-            "--customers", str(customers), "--seed", str(SEED), "--as-of", AS_OF.isoformat(),
-            "--timezone", TIMEZONE, "--db", str(db_path), *args,
-        ]
-    ).start()  # fmt: skip
-    return RunningSimulator(url=process.url, db_path=db_path, process=process)
-
+__all__ = [
+    "AS_OF",
+    "FAST_RETRIES",
+    "TIMEZONE",
+    "LoopbackServer",
+    "RunningSimulator",
+    "SeenRequest",
+    "basic_auth",
+    "connection_json",
+    "start_simulator",
+]
 
 # Retries in tests wait milliseconds, not seconds.
 FAST_RETRIES = {"backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05}

@@ -15,7 +15,7 @@ from airflow_provider_neo.endpoints import (
     SCOPE_HEADER,
     Endpoint,
 )
-from tests.harness import NEO_HEADERS, RunningSimulator
+from neo_simulator.testing import NEO_HEADERS, RunningSimulator
 
 VALID: dict[str, dict[str, str]] = {
     POINTS_AWARDED.name: {

@@ -21,7 +21,7 @@ from airflow_provider_neo.records import (
     decode_records,
 )
 from neo_simulator.server import SimulatorSettings, build
-from tests.harness import AS_OF, CUSTOMERS, TIMEZONE, RunningSimulator
+from neo_simulator.testing import AS_OF, CUSTOMERS, TIMEZONE, RunningSimulator
 
 TZ = ZoneInfo(TIMEZONE)
 

@@ -16,7 +16,7 @@ from airflow_provider_neo.endpoints import (
     SCOPE_HEADER,
     TOKEN_PATH,
 )
-from tests.harness import NEO_HEADERS, RunningSimulator
+from neo_simulator.testing import NEO_HEADERS, RunningSimulator
 
 SAMPLE = {"customer_id": "11064", "year": "2024"}
 

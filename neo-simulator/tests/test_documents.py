@@ -16,9 +16,8 @@ from airflow_provider_neo.endpoints import (
 )
 from airflow_provider_neo.event_types import EVENT_TYPES
 from airflow_provider_neo.records import decode_records, encode_records
-from scripts.endpoint_docs import render
-from tests.harness import RunningSimulator
-from tests.neo_documents import DOCS, document
+from neo_documents import document
+from neo_simulator.testing import RunningSimulator
 
 ENDPOINT_IDS = [endpoint.name for endpoint in ENDPOINTS]
 
@@ -91,8 +90,3 @@ def test_das_endpoint_answers_the_date_range_sample_with_the_das_sample_response
     response = simulator.get(das_request)
     assert response.status_code == 200
     assert response.json() == document(DAS_EXPIRING_ALLOCATIONS.document).sample_response
-
-
-def test_endpoint_reference_is_generated_from_the_descriptions() -> None:
-    committed = (DOCS.parent / "endpoints.md").read_text()
-    assert committed == render(), "run: .venv/bin/python scripts/endpoint_docs.py"

@@ -14,7 +14,7 @@ from airflow_provider_neo.endpoints import (
     Endpoint,
 )
 from airflow_provider_neo.records import PointsAllocation, decode_records
-from tests.harness import RunningSimulator
+from neo_simulator.testing import RunningSimulator
 
 WINDOW = {"expiry_date_start": "2024-01-01", "expiry_date_end": "2028-12-31"}
 

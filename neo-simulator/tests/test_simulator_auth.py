@@ -14,7 +14,7 @@ from airflow_provider_neo.endpoints import (
     TOKEN_PATH,
 )
 from neo_simulator.auth import DEFAULT_OAUTH_KEY, DEFAULT_OAUTH_SECRET
-from tests.harness import NEO_HEADERS, RunningSimulator, basic_auth
+from neo_simulator.testing import NEO_HEADERS, RunningSimulator, basic_auth
 
 SAMPLE = {"customer_id": "11064", "year": "2024"}
 SCOPE = {SCOPE_HEADER: "global"}

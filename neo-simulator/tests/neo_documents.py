@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "neo_api"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "neo_api"
 
 _SECTION_END = re.compile(
     r"^(Example response|Sample request|Sample Request|Response parameters|Event type ID|"
