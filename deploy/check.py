@@ -40,6 +40,8 @@ from deploy.topology import WORKERS, LocalTopology
 REMINDER_DAG = "neo_points_expiry_reminder"
 DAY = "2026-11-21"
 LEAD_TIMES = (30, 7, 1)
+# The reminder task group's mapped tasks in the example DAG (group "reminders", per shard).
+FIND, SEND = "reminders.shard.find", "reminders.shard.send"
 
 
 class CheckFailed(AssertionError):
@@ -145,7 +147,7 @@ def reminder_run_survives_a_killed_worker_and_a_second_installation(
     while time.monotonic() < deadline:
         running = [
             ti for ti in topology.task_instances(REMINDER_DAG, run_id)
-            if (ti["task_id"], ti["state"], ti["hostname"]) == ("shard.send", "running", victim)
+            if (ti["task_id"], ti["state"], ti["hostname"]) == (SEND, "running", victim)
         ]  # fmt: skip
         if running and of_the_day(emailed(topology.mailbox)):
             break
@@ -174,9 +176,9 @@ def reminder_run_survives_a_killed_worker_and_a_second_installation(
         flush=True,
     )
     instances = topology.task_instances(REMINDER_DAG, run_id)
-    finders = {ti["hostname"] for ti in instances if ti["task_id"] == "shard.find"}
+    finders = {ti["hostname"] for ti in instances if ti["task_id"] == FIND}
     check(finders == set(WORKERS), f"the mapped shards ran on both workers: {sorted(finders)}")
-    retried = [ti for ti in instances if ti["task_id"] == "shard.send" and ti["try_number"] > 1]
+    retried = [ti for ti in instances if ti["task_id"] == SEND and ti["try_number"] > 1]
     check(
         bool(retried) and all(ti["hostname"] == WORKERS[1] for ti in retried),
         f"the interrupted delivery was retried on {WORKERS[1]}",

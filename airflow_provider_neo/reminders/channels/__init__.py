@@ -3,12 +3,18 @@ engagement tool; the provider ships SMTP email, Capillary's sendMessage and a we
 
 from __future__ import annotations
 
-from airflow_provider_neo.reminders.channels.base import MEDIA, OutgoingReminder, ReminderChannel
+from airflow_provider_neo.reminders.channels.base import (
+    MEDIA,
+    OutgoingReminder,
+    RejectedReminders,
+    ReminderChannel,
+)
 
 __all__ = [
     "MEDIA",
     "NeoMessageChannel",
     "OutgoingReminder",
+    "RejectedReminders",
     "ReminderChannel",
     "SmtpEmailChannel",
     "WebhookChannel",

@@ -12,7 +12,7 @@ of the task sends exactly those reminders again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 import msgspec
@@ -20,6 +20,17 @@ import msgspec
 from airflow_provider_neo.reminders.model import Reminder
 
 MEDIA = ("email", "sms", "whatsapp")
+
+
+class RejectedReminders(Exception):
+    """The far side refused some reminders of a batch for good (an address it cannot take, a
+    record it says is bad), and accepted the rest: `reasons` maps each refused reminder's key
+    to why. A channel raises it from `send` once the rest of the batch went through; anything
+    else a channel raises counts as a transient failure of the whole batch."""
+
+    def __init__(self, reasons: Mapping[str, str]) -> None:
+        self.reasons = dict(reasons)
+        super().__init__(f"{len(self.reasons)} reminders refused for good: {self.reasons}")
 
 
 class OutgoingReminder(msgspec.Struct, frozen=True, kw_only=True):
