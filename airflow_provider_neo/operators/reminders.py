@@ -201,7 +201,10 @@ class SplitCustomersOperator(BaseOperator):
 
         def flush() -> None:
             url = str(folder / f"shard-{len(shards):05d}.csv")
-            with atomic_csv(url, SHARD_COLUMNS, writer=writer) as shard_file:
+            # Read back by the shard's tasks only: its cells must stay exactly as the CRM wrote.
+            with atomic_csv(
+                url, SHARD_COLUMNS, writer=writer, for_spreadsheets=False
+            ) as shard_file:
                 shard_file.writerows(rows)
             shards.append({"index": len(shards), "path": url, "customers": len(rows)})
             rows.clear()

@@ -13,8 +13,9 @@ import contextlib
 import csv
 import hashlib
 import io
+import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -29,6 +30,34 @@ if TYPE_CHECKING:
     from _csv import Writer as CsvWriter
 
 FORMATS: Final = ("ndjson", "csv")
+
+
+# A text cell a spreadsheet would read as a formula starts with one of these (OWASP, "CSV
+# injection"); a plain number that starts with a sign is still a number.
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER: Final = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs: text starting with ``=``, ``+``, ``-``, ``@``, a
+    tab or a carriage return gets a leading ``'`` (OWASP's rule), unless it is a plain number;
+    numbers and other values are left as they are."""
+    formula = isinstance(value, str) and value.startswith(_FORMULA_STARTS)
+    return "'" + value if formula and not _PLAIN_NUMBER.fullmatch(value) else value
+
+
+class SpreadsheetSafeWriter:
+    """A csv writer whose text cells are `spreadsheet_safe`: for every CSV a person may open."""
+
+    def __init__(self, writer: CsvWriter) -> None:
+        self._writer = writer
+
+    def writerow(self, row: Iterable[Any]) -> Any:
+        return self._writer.writerow([spreadsheet_safe(cell) for cell in row])
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
 
 
 def _csv_value(value: Any) -> Any:
@@ -74,17 +103,23 @@ def atomic_open(url: str, *, writer: str | None = None) -> Iterator[IO[bytes]]:
 
 @contextlib.contextmanager
 def atomic_csv(
-    url: str, columns: Sequence[str], *, writer: str | None = None
-) -> Iterator[CsvWriter]:
+    url: str,
+    columns: Sequence[str],
+    *,
+    writer: str | None = None,
+    for_spreadsheets: bool = True,
+) -> Iterator[CsvWriter | SpreadsheetSafeWriter]:
     """A CSV writer, its header row written, whose file at `url` appears only once the block
     ends without error (`atomic_open`, with the same `writer` cleanup of a killed try's file).
+    Its text cells are `spreadsheet_safe`, unless the file is only ever read back by the
+    workflow itself (`for_spreadsheets=False`), where a changed cell would change the data.
     """
     with atomic_open(url, writer=writer) as handle:
         text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
         try:
-            rows = csv.writer(text)
-            rows.writerow(columns)
-            yield rows
+            plain = csv.writer(text)
+            plain.writerow(columns)
+            yield SpreadsheetSafeWriter(plain) if for_spreadsheets else plain
         finally:
             text.detach()  # flushes; the binary file stays open for atomic_open to close
 
@@ -116,7 +151,7 @@ class RecordSink:
         self.writer = writer
         self._outputs = contextlib.ExitStack()
         self._binary: IO[bytes] | None = None
-        self._csv: CsvWriter | None = None
+        self._csv: CsvWriter | SpreadsheetSafeWriter | None = None
 
     def __enter__(self) -> RecordSink:
         if not str(self.url).strip():

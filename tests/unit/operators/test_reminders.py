@@ -14,6 +14,7 @@ from airflow_provider_neo.operators.reminders import (
     DeliverRemindersOperator,
     ExpiryDaysOperator,
     FindRemindersOperator,
+    PublishRemindersOperator,
     SplitCustomersOperator,
     parse_lead_times,
     parse_programs,
@@ -89,7 +90,8 @@ def test_the_task_group_chains_the_steps_with_one_mapped_group_per_shard() -> No
     publish = tasks["reminders.publish"]
     assert "reminders.shard.send" in publish.upstream_task_ids
     assert publish.trigger_rule == "all_done"
-    assert (publish.find_task_id, publish.deliver_task_id) == (  # type: ignore[attr-defined]
+    assert isinstance(publish, PublishRemindersOperator)
+    assert (publish.find_task_id, publish.deliver_task_id) == (
         "reminders.shard.find",
         "reminders.shard.send",
     )

@@ -46,7 +46,7 @@ def _reminder(customer: int, lead: int, points: str, name: str = "Ana") -> Remin
 
 
 def test_a_shard_without_a_delivery_failed_in_send_if_it_was_found_else_in_find() -> None:
-    found = {0: {}, 1: {}}
+    found: dict[int, dict[str, Any]] = {0: {}, 1: {}}
     delivered = {0: _delivered(0, 3)}
     assert failed_shards(SHARDS, found, delivered) == [
         {"shard": 1, "failed_in": "send"},

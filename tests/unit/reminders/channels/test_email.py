@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import smtplib
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def outgoing(customer: int) -> OutgoingReminder:
 
 
 @pytest.fixture
-def mailbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Mailbox:
+def mailbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
     with Mailbox(tmp_path / "mail") as box:
         monkeypatch.setenv(
             "AIRFLOW_CONN_SMTP_TEST",
@@ -50,8 +51,11 @@ def test_each_reminder_is_one_multipart_email_with_its_headers(mailbox: Mailbox)
     assert first["Subject"] == "Subject 1"
     assert first["X-Neo-Reminder-Key"] == "1:2026-11-28:7"
     assert first["List-Unsubscribe"] == "<https://u.example/x>"
-    assert first.get_body(preferencelist=("plain",)).get_content().strip() == "text 1"
-    assert first.get_body(preferencelist=("html",)).get_content().strip() == "<p>1</p>"
+    text, html = (first.get_body(preferencelist=(kind,)) for kind in ("plain", "html"))
+    assert text is not None
+    assert html is not None
+    assert text.get_content().strip() == "text 1"
+    assert html.get_content().strip() == "<p>1</p>"
 
 
 def test_a_refused_message_raises_and_what_went_before_stays_delivered(mailbox: Mailbox) -> None:
