@@ -216,7 +216,7 @@ def provider_paids(customers: range, day: dt.date) -> tuple[int, Decimal]:
         rows = hook.iter_points_awarded(
             customers, **PROGRAM, expiry_start=day, expiry_end=day, status="AVAILABLE"
         )
-        return _count_and_sum(row.remaining_points("AVAILABLE") for row in rows)
+        return _count_and_sum(row.remaining_points for row in rows)
 
 
 def provider_daterange(

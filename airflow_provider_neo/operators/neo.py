@@ -330,7 +330,7 @@ class PointsAwardedOperator(_ProgramWindowOperator):
         )
 
     def points(self, record: PointsAwardedSummary) -> Decimal:
-        return record.remaining_points(str(self.status).upper())
+        return record.remaining_points
 
 
 class EventPointsAllocationOperator(BaseNeoOperator):

@@ -89,8 +89,9 @@ def test_points_awarded_to_csv_equal_the_ground_truth(
     assert sorted(int(row["id"]) for row in rows) == sorted(truth)
     assert set(rows[0]) == {
         "redeemed_exclusive_value", "returned_exclusive_value", "event_log_id", "id",
-        "customer_id", "source_table", "points_exclusive", "expired_exclusive_value",
+        "customer_id", "source_table", "points_exclusive", "expired_exclusive_value", "status",
     }  # fmt: skip
+    assert {row["status"] for row in rows} == {"AVAILABLE"}  # the status the query asked for
     assert summary["remaining_points"] == str(sum(truth.values()))
     assert summary["requests"] == 1  # 120 customers, one paIds batch
 
