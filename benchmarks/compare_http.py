@@ -383,7 +383,7 @@ def stream_to_file(customers: int, out: str) -> dict[str, Any]:
         "customers": customers,
         "records": summary["records"],
         "requests": summary["requests"],
-        "remaining_points": summary["remaining_points"],
+        "remaining_points": summary["points"],
         "wall_seconds": round(time.perf_counter() - started, 2),
         "peak_rss_after_imports_mb": after_imports,
         "peak_rss_mb": _peak_rss_mb(),
