@@ -30,7 +30,7 @@ def expiring_points_ready(
     """Remaining AVAILABLE points per customer once they add up to `min_points`; else None."""
     per_customer: dict[int, Decimal] = {}
     for row in rows:
-        remaining = row.remaining_points("AVAILABLE")
+        remaining = row.remaining_points
         if remaining > 0:
             per_customer[row.customer_id] = (
                 per_customer.get(row.customer_id, Decimal(0)) + remaining

@@ -356,6 +356,8 @@ POINTS_AWARDED: Final = Endpoint(
     ),
     batch_param="entity_id",
     window=("start_expiry_date", "end_expiry_date"),
+    note="Its rows do not carry a status (the query filters on one): NeoHook sets each row's"
+    " `status` to the status its query asked for.",
 )
 
 EVENT_ALLOCATIONS: Final = Endpoint(

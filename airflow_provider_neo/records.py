@@ -14,6 +14,8 @@ from typing import Final, Literal, TypeVar
 
 import msgspec
 
+from airflow_provider_neo.validation import choice
+
 Status = Literal[
     "AVAILABLE",
     "REDEEMED",
@@ -124,8 +126,13 @@ class PointsAllocation(msgspec.Struct, frozen=True, kw_only=True):
         return epoch_ms_to_datetime(self.awarded_date)
 
 
-class PointsAwardedSummary(msgspec.Struct, frozen=True, kw_only=True):
-    """The summary row of the paIds batch endpoint: the query filtered on status."""
+class PointsAwardedSummary(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The summary row of the paIds batch endpoint.
+
+    Neo's rows do not say which status they have: the query filtered on one. `status` is that
+    status, set by `NeoHook` from the query (`with_query_status`); a row decoded straight from
+    Neo's JSON has none, and is encoded back without it, in Neo's own shape.
+    """
 
     redeemed_exclusive_value: Decimal
     returned_exclusive_value: Decimal
@@ -135,19 +142,36 @@ class PointsAwardedSummary(msgspec.Struct, frozen=True, kw_only=True):
     source_table: str
     points_exclusive: Decimal
     expired_exclusive_value: Decimal
+    status: Status | None = None
 
     def __post_init__(self) -> None:
         check_amounts(self, f"id={self.id}")
 
-    def remaining_points(self, status: str) -> Decimal:
-        """Open points, given the status the paIds query filtered on."""
+    @property
+    def remaining_points(self) -> Decimal:
+        """Open points: Neo's arithmetic for the status the query filtered on."""
+        if self.status is None:
+            # Without the query's status the arithmetic cannot tell open points from closed ones;
+            # a silent 0 would drop them from every total.
+            raise ValueError(
+                f"remaining_points: the paIds row with id={self.id} has no status; rows read"
+                " through NeoHook carry their query's status (or give it with with_query_status)"
+            )
         return remaining_points(
-            status=status,
+            status=self.status,
             points_exclusive=self.points_exclusive,
             redeemed_exclusive_value=self.redeemed_exclusive_value,
             expired_exclusive_value=self.expired_exclusive_value,
             returned_exclusive_value=self.returned_exclusive_value,
         )
+
+
+def with_query_status(
+    rows: Sequence[PointsAwardedSummary], status: str
+) -> list[PointsAwardedSummary]:
+    """paIds rows, each with `status` set to the status their query filtered on."""
+    status = choice("status", status, STATUSES)
+    return [msgspec.structs.replace(row, status=status) for row in rows]
 
 
 EXPIRED_POINTS_DATE_FORMAT: Final = "%Y-%m-%d %H:%M:%S.%f"

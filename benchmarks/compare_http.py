@@ -216,7 +216,7 @@ def provider_paids(customers: range, day: dt.date) -> tuple[int, Decimal]:
         rows = hook.iter_points_awarded(
             customers, **PROGRAM, expiry_start=day, expiry_end=day, status="AVAILABLE"
         )
-        return _count_and_sum(row.remaining_points("AVAILABLE") for row in rows)
+        return _count_and_sum(row.remaining_points for row in rows)
 
 
 def provider_daterange(
@@ -383,7 +383,7 @@ def stream_to_file(customers: int, out: str) -> dict[str, Any]:
         "customers": customers,
         "records": summary["records"],
         "requests": summary["requests"],
-        "remaining_points": summary["remaining_points"],
+        "remaining_points": summary["points"],
         "wall_seconds": round(time.perf_counter() - started, 2),
         "peak_rss_after_imports_mb": after_imports,
         "peak_rss_mb": _peak_rss_mb(),

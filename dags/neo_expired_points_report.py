@@ -50,14 +50,14 @@ def neo_expired_points_report() -> None:
         """Expired points per program and customer counts, beside the detailed report."""
         per_program: dict[str, Decimal] = {}
         customers: set[str] = set()
-        for row in csv.DictReader(text_lines(summary["path"], argument="output_path")):
+        for row in csv.DictReader(text_lines(summary["output_path"], argument="output_path")):
             customers.add(row["customerId"])
             per_program[row["programId"]] = per_program.get(row["programId"], Decimal(0)) + Decimal(
                 row["points"]
             )
         result = {
             "year": summary["year"],
-            "report": summary["path"],
+            "report": summary["output_path"],
             "customers_with_expired_points": len(customers),
             "expired_points": str(sum(per_program.values(), Decimal(0))),
             "per_program": {

@@ -88,6 +88,7 @@ from airflow_provider_neo.records import (
     ExpiredPoints,
     PointsAllocation,
     PointsAwardedSummary,
+    with_query_status,
 )
 
 if TYPE_CHECKING:
@@ -709,7 +710,8 @@ class NeoHook(BaseHook):
         )
 
         def fetch(query: dict[str, str]) -> list[PointsAwardedSummary]:
-            return self._drive(self.exchange.fetch(POINTS_AWARDED, query))
+            rows = self._drive(self.exchange.fetch(POINTS_AWARDED, query))
+            return with_query_status(rows, query["status"])  # Neo's rows do not carry it
 
         return self._stream(fetch, queries)
 
@@ -946,5 +948,6 @@ class NeoAsyncHook(NeoHook):
         )
         records: list[PointsAwardedSummary] = []
         for query in queries:
-            records += await self._adrive(self.exchange.fetch(POINTS_AWARDED, query))
+            rows = await self._adrive(self.exchange.fetch(POINTS_AWARDED, query))
+            records += with_query_status(rows, query["status"])  # Neo's rows do not carry it
         return records

@@ -25,6 +25,7 @@ from airflow_provider_neo.endpoints import (
     POINTS_AWARDED,
     Endpoint,
 )
+from airflow_provider_neo.event_types import EVENT_TYPE_NAMES
 from airflow_provider_neo.hooks.neo import NeoHook
 from airflow_provider_neo.records import (
     ExpiredPoints,
@@ -42,6 +43,20 @@ DEFAULT_MAX_XCOM_RECORDS = 1_000
 
 class BaseNeoOperator(BaseOperator):
     """What every Neo operator shares. Subclasses say which endpoint and how to call it.
+
+    The run's summary (`summary`; the task's return value with ``output_path``, else the XCom
+    ``summary``) has these fields in every operator, and each operator adds its own:
+
+    - ``endpoint``: the Neo path the task called (after any ``endpoint_paths`` override).
+    - ``records``: records written to ``output_path`` or returned to XCom.
+    - ``customers``: customers whose queries completed.
+    - ``points``: the records' points added up, as exact decimal text; each operator says which.
+    - ``requests``: HTTP requests sent to Neo, pages and retries included.
+    - ``retries``: requests sent again after a failure or a 429.
+    - ``rows_not_asked_for``: rows for customers the request did not name, dropped (0 unless
+      Neo misbehaves).
+    - ``output_path``: where the records were written, as rendered; None when they went to XCom.
+    - ``output_format``: ``ndjson`` or ``csv``; None without ``output_path``.
 
     :param neo_conn_id: the `neo` connection.
     :param output_path: an ObjectStoragePath URL (``file:///...``, ``s3://...``; templated) to
@@ -94,10 +109,12 @@ class BaseNeoOperator(BaseOperator):
         return None
 
     def points(self, record: Any) -> Decimal | None:
-        """The points a record adds to the summary's total (remaining or expired)."""
+        """The points a record adds to the summary's ``points`` (remaining, allocated, expired)."""
         return None
 
-    points_label = "remaining_points"
+    def query_summary(self) -> dict[str, Any]:
+        """The summary fields of this operator's own: what the run asked Neo for."""
+        return {}
 
     # --- the shared run ---------------------------------------------------------------------
 
@@ -147,14 +164,13 @@ class BaseNeoOperator(BaseOperator):
             "endpoint": self.hook.settings.path(self.endpoint),
             "records": progress.records,
             "customers": stats["customers_done"],
-            self.points_label: str(total),
+            "points": str(total),
             "requests": stats["requests"],
             "retries": stats["retries"],
-            "path": self.output_path,
-            "format": self.output_format if self.output_path else None,
-            # Only when Neo misbehaved: rows of customers not asked for, dropped.
-            **({"rows_not_asked_for": n} if (n := stats["rows_not_asked_for"]) else {}),
-            **self.summary_extra(),
+            "rows_not_asked_for": stats["rows_not_asked_for"],
+            "output_path": self.output_path,
+            "output_format": self.output_format if self.output_path else None,
+            **self.query_summary(),
         }
         if self.output_path:
             return self.summary
@@ -163,8 +179,9 @@ class BaseNeoOperator(BaseOperator):
             ti.xcom_push(key="summary", value=self.summary)
         return rows
 
-    def summary_extra(self) -> dict[str, Any]:
-        return {}
+    def _coerced(self, param: str, value: Any) -> Any:
+        """An argument in the form the request sent it (the endpoint's own coercion)."""
+        return self.endpoint.param(param).kind.coerce(value)
 
     # --- lineage ----------------------------------------------------------------------------
 
@@ -208,11 +225,11 @@ class _CustomersMixin(HasCustomers, BaseNeoOperator):
     def total_customers(self) -> int | None:
         return self._total
 
-    def summary_extra(self) -> dict[str, Any]:
-        extra: dict[str, Any] = super().summary_extra()
-        if self.customer_source.duplicate_ids:
-            extra["duplicate_customer_ids"] = self.customer_source.duplicate_ids
-        return extra
+    def query_summary(self) -> dict[str, Any]:
+        return {
+            **super().query_summary(),
+            "duplicate_customer_ids": self.customer_source.duplicate_ids,
+        }
 
 
 class _WindowMixin(HasExpiryWindow, BaseNeoOperator):
@@ -230,10 +247,10 @@ class _WindowMixin(HasExpiryWindow, BaseNeoOperator):
         self.log.info("Expiry window %s..%s (%s)", self.window[0], self.window[1], timezone)
         return self.window
 
-    def summary_extra(self) -> dict[str, Any]:
-        if self.window is None:
-            return {}
-        return {"window": [self.window[0].isoformat(), self.window[1].isoformat()]}
+    def query_summary(self) -> dict[str, Any]:
+        # `fetch` resolved the window before the run's summary is made.
+        start, end = (day.isoformat() for day in self.window) if self.window else (None, None)
+        return {**super().query_summary(), "expiry_start": start, "expiry_end": end}
 
 
 class _ProgramWindowOperator(_CustomersMixin, _WindowMixin):
@@ -264,6 +281,13 @@ class _ProgramWindowOperator(_CustomersMixin, _WindowMixin):
         self.program_id = program_id
         self.point_category_id = point_category_id
 
+    def query_summary(self) -> dict[str, Any]:
+        return {
+            "program_id": self._coerced("program_id", self.program_id),
+            "point_category_id": self._coerced("point_category_id", self.point_category_id),
+            **super().query_summary(),
+        }
+
 
 class ExpiringPointsOperator(_ProgramWindowOperator):
     """The allocations of a set of customers that expire in a window (dateRange, per customer).
@@ -279,6 +303,13 @@ class ExpiringPointsOperator(_ProgramWindowOperator):
     :param days_ahead: instead, the window starts this many days after the run's data interval
         end, as a day in the organisation's time zone (templated).
     :param window_days: the derived window's length in days (default 1).
+
+    Summary: the fields of every operator (`BaseNeoOperator`), ``points`` being the remaining
+    points of the allocations (Neo's arithmetic: AVAILABLE rows only), and its own:
+
+    - ``program_id``, ``point_category_id``: the program and point category asked for.
+    - ``expiry_start``, ``expiry_end``: the expiry window, ISO dates, both inclusive.
+    - ``duplicate_customer_ids``: ids ``customers_path`` listed more than once, fetched once.
     """
 
     endpoint = EXPIRING_ALLOCATIONS
@@ -305,6 +336,15 @@ class PointsAwardedOperator(_ProgramWindowOperator):
     :param status: AVAILABLE (default), REDEEMED, EXPIRED, CONSUMED, RETURNED,
         CONSUMED_BY_CONVERSION or INACTIVE (templated).
     :param org_id: optional organisation id (templated).
+
+    Summary: the fields of every operator (`BaseNeoOperator`), ``points`` being the remaining
+    points of the rows (Neo's arithmetic, for the status asked: 0 unless AVAILABLE), and its own:
+
+    - ``program_id``, ``point_category_id``: the program and point category asked for.
+    - ``expiry_start``, ``expiry_end``: the expiry window, ISO dates, both inclusive.
+    - ``status``: the status the query filtered on, which every row carries as ``status``.
+    - ``org_id``: the organisation id asked for; None when not given.
+    - ``duplicate_customer_ids``: ids ``customers_path`` listed more than once, fetched once.
     """
 
     endpoint = POINTS_AWARDED
@@ -330,7 +370,15 @@ class PointsAwardedOperator(_ProgramWindowOperator):
         )
 
     def points(self, record: PointsAwardedSummary) -> Decimal:
-        return record.remaining_points(str(self.status).upper())
+        return record.remaining_points
+
+    def query_summary(self) -> dict[str, Any]:
+        org_id = self.org_id or None
+        return {
+            **super().query_summary(),
+            "status": self._coerced("status", self.status),
+            "org_id": None if org_id is None else self._coerced("org_id", org_id),
+        }
 
 
 class EventPointsAllocationOperator(BaseNeoOperator):
@@ -339,6 +387,12 @@ class EventPointsAllocationOperator(BaseNeoOperator):
     :param customer_id: the customer (templated).
     :param entity_id: the event's identifier, e.g. the bill number (templated).
     :param event_type: the event type's name (``TransactionAdd``) or id (15) (templated).
+
+    Summary: the fields of every operator (`BaseNeoOperator`), ``points`` being the points the
+    event allocated (``points_exclusive`` of its rows), and its own:
+
+    - ``customer_id``, ``entity_id``: the customer and the event asked for.
+    - ``event_type``: the event type's name, e.g. ``TransactionAdd`` (given as a name or an id).
     """
 
     endpoint = EVENT_ALLOCATIONS
@@ -363,7 +417,12 @@ class EventPointsAllocationOperator(BaseNeoOperator):
     def points(self, record: PointsAllocation) -> Decimal:
         return record.points_exclusive
 
-    points_label = "points_allocated"
+    def query_summary(self) -> dict[str, Any]:
+        return {
+            "customer_id": self._coerced("customer_id", self.customer_id),
+            "entity_id": self._coerced("entity_id", self.entity_id),
+            "event_type": EVENT_TYPE_NAMES[self._coerced("event_type_id", self.event_type)],
+        }
 
 
 class ExpiredPointsOperator(_CustomersMixin):
@@ -372,11 +431,16 @@ class ExpiredPointsOperator(_CustomersMixin):
     Takes the same customers arguments as `ExpiringPointsOperator`, plus:
 
     :param year: the four-digit year (templated, e.g. ``"{{ data_interval_end.year - 1 }}"``).
+
+    Summary: the fields of every operator (`BaseNeoOperator`), ``points`` being the points that
+    expired, and its own:
+
+    - ``year``: the year asked for, an integer.
+    - ``duplicate_customer_ids``: ids ``customers_path`` listed more than once, fetched once.
     """
 
     endpoint = EXPIRED_POINTS
     template_fields = (*BaseNeoOperator.template_fields, *CustomerSource.template_fields, "year")
-    points_label = "expired_points"
 
     def __init__(
         self,
@@ -397,5 +461,5 @@ class ExpiredPointsOperator(_CustomersMixin):
     def points(self, record: ExpiredPoints) -> Decimal:
         return record.points
 
-    def summary_extra(self) -> dict[str, Any]:
-        return {**super().summary_extra(), "year": int(self.year)}
+    def query_summary(self) -> dict[str, Any]:
+        return {"year": self._coerced("year", self.year), **super().query_summary()}

@@ -38,7 +38,7 @@ def find_reminders(
                     expiry_end=day,
                     status="AVAILABLE",
                 ):
-                    remaining = row.remaining_points("AVAILABLE")
+                    remaining = row.remaining_points
                     if remaining > 0:
                         per_program = points.setdefault(row.customer_id, {})
                         key = str(program.program_id)

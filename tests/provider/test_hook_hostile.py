@@ -204,5 +204,5 @@ def test_rows_of_customers_not_asked_for_are_dropped_and_counted_in_the_summary(
         op = ExpiredPointsOperator(task_id="expired", customer_ids=[1], year=2025)
         rows = op.execute({})
     assert [row["customerId"] for row in rows] == [1]
-    assert op.summary["expired_points"] == "10"
+    assert op.summary["points"] == "10"
     assert op.summary["rows_not_asked_for"] == 1

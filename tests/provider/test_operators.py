@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ import pendulum
 import pytest
 
 from airflow_provider_neo.operators.neo import (
+    BaseNeoOperator,
     EventPointsAllocationOperator,
     ExpiredPointsOperator,
     ExpiringPointsOperator,
@@ -23,6 +25,7 @@ from airflow_provider_neo.utils.windows import ExpiryWindow
 from tests.ground_truth import allocations
 from tests.harness import AS_OF, TIMEZONE, RunningSimulator
 
+README = Path(__file__).parents[2] / "README.md"
 FIRST = 400000001
 PROGRAM: dict[str, Any] = {"program_id": 2282, "point_category_id": 17383}
 CUSTOMERS = list(range(FIRST, FIRST + 120))
@@ -66,9 +69,11 @@ def test_expiring_points_to_ndjson_equal_the_ground_truth(
     assert sorted(row["id"] for row in rows) == sorted(truth)
     assert summary == {
         "endpoint": "/x/neo/pointsAllocation/dateRange", "records": len(truth),
-        "customers": len(CUSTOMERS), "remaining_points": str(sum(truth.values())),
-        "requests": len(CUSTOMERS), "retries": 0, "path": f"file://{target}", "format": "ndjson",
-        "window": [AS_OF.isoformat(), (AS_OF + dt.timedelta(days=59)).isoformat()],
+        "customers": len(CUSTOMERS), "points": str(sum(truth.values())),
+        "requests": len(CUSTOMERS), "retries": 0, "rows_not_asked_for": 0,
+        "output_path": f"file://{target}", "output_format": "ndjson", **PROGRAM,
+        "expiry_start": AS_OF.isoformat(),
+        "expiry_end": (AS_OF + dt.timedelta(days=59)).isoformat(), "duplicate_customer_ids": 0,
     }  # fmt: skip
     assert list(target.parent.iterdir()) == [target]  # no temporary file left behind
 
@@ -89,9 +94,10 @@ def test_points_awarded_to_csv_equal_the_ground_truth(
     assert sorted(int(row["id"]) for row in rows) == sorted(truth)
     assert set(rows[0]) == {
         "redeemed_exclusive_value", "returned_exclusive_value", "event_log_id", "id",
-        "customer_id", "source_table", "points_exclusive", "expired_exclusive_value",
+        "customer_id", "source_table", "points_exclusive", "expired_exclusive_value", "status",
     }  # fmt: skip
-    assert summary["remaining_points"] == str(sum(truth.values()))
+    assert {row["status"] for row in rows} == {"AVAILABLE"}  # the status the query asked for
+    assert summary["points"] == str(sum(truth.values()))
     assert summary["requests"] == 1  # 120 customers, one paIds batch
 
 
@@ -108,7 +114,7 @@ def test_records_go_to_xcom_without_an_output_path(
     rows = op.execute(_context())
     assert [row["id"] for row in rows] == [31787856]
     assert rows[0]["points_exclusive"] == "50"  # exact, as text
-    assert op.summary["points_allocated"] == "50"
+    assert op.summary["points"] == "50"
 
 
 def test_more_records_than_max_xcom_records_fail_cleanly(
@@ -132,8 +138,103 @@ def test_expired_points_from_a_customer_file(
     op = ExpiredPointsOperator(task_id="expired", customers_path=str(customers), year="2024")
     rows = op.execute(_context())
     assert [(row["customerId"], row["points"]) for row in rows] == [(11064, "800"), (11064, "100")]
-    assert op.summary["expired_points"] == "900"
+    assert op.summary["points"] == "900"
     assert op.summary["customers"] == 2
+
+
+OPERATORS: tuple[type[BaseNeoOperator], ...] = (
+    ExpiringPointsOperator,
+    PointsAwardedOperator,
+    EventPointsAllocationOperator,
+    ExpiredPointsOperator,
+)
+
+
+def _documented_summary_fields() -> dict[str, set[str]]:
+    """Operator name -> the summary fields the README's table gives it."""
+    table = README.read_text().split("<!-- operator-summary-fields -->")[1]
+    table = table.split("<!-- end of operator-summary-fields -->")[0]
+    fields: dict[str, set[str]] = {operator.__name__: set() for operator in OPERATORS}
+    for row in table.strip().splitlines()[2:]:  # after the header and its rule
+        field, where = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        names = list(fields) if where == "every operator" else re.findall(r"`(\w+)`", where)
+        for name in names:
+            fields[name].add(field.strip("`"))
+    return fields
+
+
+def _docstring_fields(operator: type[BaseNeoOperator]) -> set[str]:
+    """The summary fields a class's own docstring lists (its ``- ``field``: ...`` lines)."""
+    lines = (line.strip() for line in (operator.__doc__ or "").splitlines())
+    return {
+        name
+        for line in lines
+        if line.startswith("- ``")
+        for name in re.findall(r"``(\w+)``", line.split(":")[0])
+    }
+
+
+def test_each_operator_documents_its_summary_fields_as_the_readme_does() -> None:
+    documented = _documented_summary_fields()
+    common = set.intersection(*documented.values())
+    assert {"endpoint", "records", "customers", "points", "requests", "output_path"} <= common
+    assert _docstring_fields(BaseNeoOperator) == common
+    for operator in OPERATORS:
+        assert _docstring_fields(operator) == documented[operator.__name__] - common, operator
+
+
+def test_each_operators_summary_has_exactly_the_documented_fields(
+    simulator: RunningSimulator, neo_conn: Callable[..., str], tmp_path: Path
+) -> None:
+    neo_conn(simulator)
+    customers = tmp_path / "customers.csv"
+    listed = [*CUSTOMERS[:20], CUSTOMERS[0]]  # one id twice
+    customers.write_text("customer_id\n" + "".join(f"{c}\n" for c in listed))
+    operators = [
+        ExpiringPointsOperator(
+            task_id="expiring", customers_path=str(customers), **PROGRAM, days_ahead=0,
+            window_days=60, output_path=f"file://{tmp_path}/expiring.ndjson",
+        ),
+        PointsAwardedOperator(
+            task_id="awarded", customer_ids=CUSTOMERS[:20], program_id="2282",
+            point_category_id=17383, expiry_start="2026-01-01", expiry_end="2026-12-31",
+            status="redeemed",
+        ),
+        EventPointsAllocationOperator(
+            task_id="event", customer_id="374819205", entity_id="hfjWDK0dek", event_type=15
+        ),
+        ExpiredPointsOperator(
+            task_id="expired", customer_ids=[11064], year="2024",
+            output_path=str(tmp_path / "expired.csv"), output_format="csv",
+        ),
+    ]  # fmt: skip
+    documented = _documented_summary_fields()
+    summaries: dict[str, dict[str, Any]] = {}
+    for op in operators:
+        op.execute(_context())
+        summaries[type(op).__name__] = op.summary
+        assert set(op.summary) == documented[type(op).__name__], type(op).__name__
+
+    expiring = summaries["ExpiringPointsOperator"]
+    truth = _truth(simulator, CUSTOMERS[:20], AS_OF, AS_OF + dt.timedelta(days=59))
+    assert expiring["points"] == str(sum(truth.values()))
+    assert (expiring["customers"], expiring["duplicate_customer_ids"]) == (20, 1)
+    assert (expiring["expiry_start"], expiring["expiry_end"]) == ("2026-11-21", "2027-01-19")
+    assert (expiring["output_path"], expiring["output_format"]) == (
+        f"file://{tmp_path}/expiring.ndjson", "ndjson",
+    )  # fmt: skip
+    awarded = summaries["PointsAwardedOperator"]
+    assert (awarded["program_id"], awarded["point_category_id"]) == (2282, 17383)
+    assert (awarded["status"], awarded["org_id"], awarded["points"]) == ("REDEEMED", None, "0")
+    assert awarded["records"] > 0  # redeemed rows, none of their points still open
+    assert (awarded["output_path"], awarded["output_format"]) == (None, None)
+    event = summaries["EventPointsAllocationOperator"]
+    assert (event["customer_id"], event["entity_id"]) == (374819205, "hfjWDK0dek")
+    assert (event["event_type"], event["points"]) == ("TransactionAdd", "50")
+    expired = summaries["ExpiredPointsOperator"]
+    assert (expired["year"], expired["points"], expired["output_format"]) == (2024, "900", "csv")
+    assert {s["rows_not_asked_for"] for s in summaries.values()} == {0}
+    assert {s["retries"] for s in summaries.values()} == {0}
 
 
 def test_customers_from_ndjson_and_from_text(
@@ -238,7 +339,8 @@ def test_templated_fields_render(
     assert (op.program_id, op.expiry_start, op.expiry_end) == ("2282", "2026-11-21", "2026-12-21")
     assert op.output_path == f"file://{tmp_path}/2026-11-21/expiring.ndjson"
     summary = op.execute(context)
-    assert summary["window"] == ["2026-11-21", "2026-12-21"]
+    assert (summary["expiry_start"], summary["expiry_end"]) == ("2026-11-21", "2026-12-21")
+    assert summary["program_id"] == 2282  # as the request sent it, not the rendered text
     assert (tmp_path / "2026-11-21" / "expiring.ndjson").exists()
 
 

@@ -1,13 +1,19 @@
-"""Typed records: exact decimals, the remaining-points arithmetic, loud failures on bad bodies."""
+"""Typed records: exact decimals, the remaining-points arithmetic, loud failures on bad bodies,
+and one shape for both row kinds: `remaining_points` is a property, paIds rows carry the status
+their query asked for."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 import pytest
 
+from airflow_provider_neo.hooks.neo import NeoAsyncHook, NeoHook
 from airflow_provider_neo.records import (
     ExpiredPoints,
     PointsAllocation,
@@ -15,7 +21,10 @@ from airflow_provider_neo.records import (
     decode_records,
     encode_records,
     remaining_points,
+    with_query_status,
 )
+from tests.ground_truth import allocations
+from tests.harness import AS_OF, TIMEZONE, RunningSimulator
 
 SUMMARY = (
     b'[{"redeemed_exclusive_value": 2.250, "returned_exclusive_value": 0, "event_log_id": 1,'
@@ -24,16 +33,121 @@ SUMMARY = (
 )
 
 
+def _allocation(**values: Any) -> PointsAllocation:
+    """An allocation row as Neo sends it: every field 0 but `values`."""
+    fields = {f.encode_name: 0 for f in msgspec.structs.fields(PointsAllocation)}
+    (row,) = decode_records(
+        b"[" + msgspec.json.encode({**fields, "status": "AVAILABLE", **values}) + b"]",
+        PointsAllocation,
+    )
+    return row
+
+
 def test_points_decode_as_exact_decimals_never_floats() -> None:
-    (row,) = decode_records(SUMMARY, PointsAwardedSummary)
+    (row,) = with_query_status(decode_records(SUMMARY, PointsAwardedSummary), "AVAILABLE")
     assert row.points_exclusive == Decimal("12.500")
     assert isinstance(row.points_exclusive, Decimal)
-    assert row.remaining_points("AVAILABLE") == Decimal("10.250")
+    assert row.remaining_points == Decimal("10.250")
     # 0.1 + 0.2 style errors cannot happen: the text of the number is kept.
-    (tiny,) = decode_records(
-        SUMMARY.replace(b"12.500", b"0.3").replace(b"2.250", b"0.1"), PointsAwardedSummary
+    (tiny,) = with_query_status(
+        decode_records(
+            SUMMARY.replace(b"12.500", b"0.3").replace(b"2.250", b"0.1"), PointsAwardedSummary
+        ),
+        "AVAILABLE",
     )
-    assert tiny.remaining_points("AVAILABLE") == Decimal("0.2")
+    assert tiny.remaining_points == Decimal("0.2")
+
+
+@pytest.mark.parametrize(
+    ("status", "remaining"), [("AVAILABLE", "10.250"), ("REDEEMED", "0"), ("EXPIRED", "0")]
+)
+def test_remaining_points_reads_alike_on_allocation_and_paids_rows(
+    status: str, remaining: str
+) -> None:
+    amounts = {
+        "points_exclusive": Decimal("12.500"),
+        "redeemed_exclusive_value": Decimal("2.250"),
+        "returned_exclusive_value": Decimal(0),
+        "expired_exclusive_value": Decimal(0),
+    }
+    allocation = _allocation(**amounts, status=status)
+    (summary,) = with_query_status(decode_records(SUMMARY, PointsAwardedSummary), status)
+    assert summary.status == allocation.status == status
+    assert summary.remaining_points == allocation.remaining_points == Decimal(remaining)
+
+
+def test_a_paids_row_without_its_query_status_refuses_to_guess_its_remaining_points() -> None:
+    (row,) = decode_records(SUMMARY, PointsAwardedSummary)
+    assert row.status is None
+    with pytest.raises(ValueError, match=r"^remaining_points: the paIds row with id=7 has no"):
+        _ = row.remaining_points
+
+
+def test_paids_rows_encode_in_neos_shape_and_with_their_status_once_known() -> None:
+    (row,) = decode_records(SUMMARY, PointsAwardedSummary)
+    assert msgspec.json.decode(encode_records([row])) == msgspec.json.decode(SUMMARY)
+    (known,) = with_query_status([row], "EXPIRED")
+    assert msgspec.to_builtins(known)["status"] == "EXPIRED"
+    assert msgspec.json.decode(encode_records([known]))[0]["status"] == "EXPIRED"
+
+
+def test_with_query_status_refuses_a_status_neo_does_not_have() -> None:
+    rows = decode_records(SUMMARY, PointsAwardedSummary)
+    with pytest.raises(ValueError, match=r"^status: expected one of AVAILABLE, "):
+        with_query_status(rows, "MYSTERY")
+
+
+# Around the simulator's day: its allocations expire in every status within it.
+PAIDS_QUERY: dict[str, Any] = {
+    "program_id": 2282,
+    "point_category_id": 17383,
+    "expiry_start": AS_OF - dt.timedelta(days=365),
+    "expiry_end": AS_OF + dt.timedelta(days=365),
+}
+PAIDS_CUSTOMERS = range(400000001, 400000101)
+
+
+def _truth(sim: RunningSimulator, status: str) -> dict[int, Decimal]:
+    """id -> remaining points of the rows a paIds query for `status` answers, from SQL."""
+    found = allocations(
+        sim.db_path,
+        customers=PAIDS_CUSTOMERS,
+        expiring=(PAIDS_QUERY["expiry_start"], PAIDS_QUERY["expiry_end"]),
+        timezone=TIMEZONE,
+        status=status,
+    )
+    return {id_: allocation.remaining_points for id_, allocation in found.items()}
+
+
+@pytest.mark.parametrize("status", ["AVAILABLE", "REDEEMED"])
+def test_paids_rows_from_the_hook_carry_their_query_status_and_neos_arithmetic(
+    simulator: RunningSimulator, neo_conn: Callable[..., str], status: str
+) -> None:
+    neo_conn(simulator)
+    with NeoHook() as hook:
+        rows = list(hook.iter_points_awarded(PAIDS_CUSTOMERS, **PAIDS_QUERY, status=status.lower()))
+    truth = _truth(simulator, status)
+    assert truth  # the window holds rows of this status
+    assert {row.status for row in rows} == {status}
+    assert {row.id: row.remaining_points for row in rows} == truth
+    if status == "AVAILABLE":
+        assert sum(truth.values()) > 0
+    else:
+        assert set(truth.values()) == {Decimal(0)}
+
+
+def test_paids_rows_from_the_async_hook_carry_their_query_status(
+    simulator: RunningSimulator, neo_conn: Callable[..., str]
+) -> None:
+    neo_conn(simulator)
+
+    async def fetch() -> list[PointsAwardedSummary]:
+        async with NeoAsyncHook() as hook:
+            return await hook.aget_points_awarded(PAIDS_CUSTOMERS, **PAIDS_QUERY, status="EXPIRED")
+
+    rows = asyncio.run(fetch())
+    assert {row.status for row in rows} == {"EXPIRED"}
+    assert {row.id: row.remaining_points for row in rows} == _truth(simulator, "EXPIRED")
 
 
 def test_decimals_encode_back_as_json_numbers() -> None:
@@ -91,9 +205,7 @@ def test_unknown_status_is_a_validation_error() -> None:
 
 def test_allocation_timestamps_become_aware_datetimes() -> None:
     # The documents' sample: 2025-12-25 23:59:59 in India time.
-    fields = {f.encode_name: 0 for f in msgspec.structs.fields(PointsAllocation)}
-    row = msgspec.json.encode({**fields, "status": "AVAILABLE", "expiry_date": 1766687399000})
-    (record,) = decode_records(b"[" + row + b"]", PointsAllocation)
+    record = _allocation(expiry_date=1766687399000)
     assert record.expires_at == dt.datetime(2025, 12, 25, 18, 29, 59, tzinfo=dt.timezone.utc)
 
 
