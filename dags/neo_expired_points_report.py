@@ -2,26 +2,23 @@
 
 The year is the run's (the data interval's start year for the scheduled yearly run), or the
 ``year`` param for a report of any year. Customers come from the CRM extract, as in
-``neo_points_expiry_reminder``.
+``neo_points_expiry_reminder``. ``reports/expired-points-<year>.csv`` holds every expired row;
+``reports/expired-points-<year>-totals.csv`` the points per program and in all; the task's XCom
+summary has both totals and the customers with points expired.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
-from airflow.providers.common.compat.sdk import ObjectStoragePath, Param, dag, task
+from airflow.providers.common.compat.sdk import Param, dag
 
 from airflow_provider_neo.operators.neo import ExpiredPointsOperator
-from airflow_provider_neo.utils.files import text_lines
-from airflow_provider_neo.utils.output import atomic_csv
 
 DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
 YEAR = "{{ params.year or data_interval_start.year }}"
+REPORTS = "{{ params.output_dir }}/reports/expired-points-" + YEAR
 
 
 @dag(
@@ -37,46 +34,16 @@ YEAR = "{{ params.year or data_interval_start.year }}"
     },
 )
 def neo_expired_points_report() -> None:
-    expired = ExpiredPointsOperator(
+    # [START howto_operator_expired_points]
+    ExpiredPointsOperator(
         task_id="fetch_expired_points",
         customers_path="{{ params.customers_path }}",
         year=YEAR,
-        output_path="{{ params.output_dir }}/reports/expired-points-" + YEAR + ".csv",
+        output_path=f"{REPORTS}.csv",
         output_format="csv",
+        totals_path=f"{REPORTS}-totals.csv",
     )
-
-    @task
-    def totals(summary: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        """Expired points per program and customer counts, beside the detailed report."""
-        per_program: dict[str, Decimal] = {}
-        customers: set[str] = set()
-        for row in csv.DictReader(text_lines(summary["output_path"], argument="output_path")):
-            customers.add(row["customerId"])
-            per_program[row["programId"]] = per_program.get(row["programId"], Decimal(0)) + Decimal(
-                row["points"]
-            )
-        result = {
-            "year": summary["year"],
-            "report": summary["output_path"],
-            "customers_with_expired_points": len(customers),
-            "expired_points": str(sum(per_program.values(), Decimal(0))),
-            "per_program": {
-                program: str(points) for program, points in sorted(per_program.items())
-            },
-            "neo_requests": summary["requests"],
-        }
-        url = str(
-            ObjectStoragePath(params["output_dir"])
-            / "reports"
-            / f"expired-points-{summary['year']}-totals.csv"
-        )
-        with atomic_csv(url, ["program_id", "expired_points"]) as rows:
-            rows.writerows(sorted(result["per_program"].items()))
-            rows.writerow(["all", result["expired_points"]])
-        print(f"Expired points report: {json.dumps(result)}")
-        return result
-
-    totals(expired.output)
+    # [END howto_operator_expired_points]
 
 
 neo_expired_points_report()

@@ -33,7 +33,7 @@ from airflow_provider_neo.records import (
     PointsAwardedSummary,
 )
 from airflow_provider_neo.utils.customers import CustomerSource, HasCustomers
-from airflow_provider_neo.utils.output import FORMATS, RecordSink, task_writer
+from airflow_provider_neo.utils.output import FORMATS, RecordSink, atomic_csv, task_writer
 from airflow_provider_neo.utils.progress import Progress
 from airflow_provider_neo.utils.windows import ExpiryWindow, HasExpiryWindow
 from airflow_provider_neo.validation import choice
@@ -116,6 +116,12 @@ class BaseNeoOperator(BaseOperator):
         """The summary fields of this operator's own: what the run asked Neo for."""
         return {}
 
+    def tally(self, record: Any) -> None:
+        """Count a record into this operator's own summary fields, as it streams by."""
+
+    def finish(self, context: Any) -> None:
+        """After every record: this operator's own outputs beside the records."""
+
     # --- the shared run ---------------------------------------------------------------------
 
     def execute(self, context: Any) -> Any:
@@ -141,6 +147,7 @@ class BaseNeoOperator(BaseOperator):
                     for record in records:
                         sink.write(record)
                         total += self.points(record) or 0
+                        self.tally(record)
                         progress.record()
             else:
                 for record in records:
@@ -152,6 +159,7 @@ class BaseNeoOperator(BaseOperator):
                         )
                     rows.append(msgspec.to_builtins(record))
                     total += self.points(record) or 0
+                    self.tally(record)
                     progress.record()
         finally:
             close = getattr(records, "close", None)
@@ -172,6 +180,7 @@ class BaseNeoOperator(BaseOperator):
             "output_format": self.output_format if self.output_path else None,
             **self.query_summary(),
         }
+        self.finish(context)
         if self.output_path:
             return self.summary
         ti = context.get("ti") if hasattr(context, "get") else None
@@ -431,16 +440,24 @@ class ExpiredPointsOperator(_CustomersMixin):
     Takes the same customers arguments as `ExpiringPointsOperator`, plus:
 
     :param year: the four-digit year (templated, e.g. ``"{{ data_interval_end.year - 1 }}"``).
+    :param totals_path: where to write the expired points per program as a CSV
+        (``program_id,expired_points``, then an ``all`` row), any ObjectStoragePath (templated);
+        none by default.
 
     Summary: the fields of every operator (`BaseNeoOperator`), ``points`` being the points that
     expired, and its own:
 
     - ``year``: the year asked for, an integer.
     - ``duplicate_customer_ids``: ids ``customers_path`` listed more than once, fetched once.
+    - ``points_per_program``: program id (text) -> points expired, exact decimal text.
+    - ``customers_with_points``: customers with any points expired that year.
+    - ``totals_path``: the rendered `totals_path`, or None.
     """
 
     endpoint = EXPIRED_POINTS
-    template_fields = (*BaseNeoOperator.template_fields, *CustomerSource.template_fields, "year")
+    template_fields = (
+        *BaseNeoOperator.template_fields, *CustomerSource.template_fields, "year", "totals_path",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -449,17 +466,44 @@ class ExpiredPointsOperator(_CustomersMixin):
         customer_ids: Any = None,
         customers_path: str | None = None,
         customers_column: str = "customer_id",
+        totals_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._init_customers(customer_ids, customers_path, customers_column)
         self.year = year
+        self.totals_path = totals_path
+        self.per_program: dict[str, Decimal] = {}
+        self.customers_with_points: set[int] = set()
 
     def fetch(self, context: Any) -> Iterator[ExpiredPoints]:
+        self.per_program, self.customers_with_points = {}, set()
         return self.hook.iter_expired_points(self.customers(), year=self.year)
+
+    def tally(self, record: ExpiredPoints) -> None:
+        program = str(record.program_id)
+        self.per_program[program] = self.per_program.get(program, Decimal(0)) + record.points
+        self.customers_with_points.add(record.customer_id)
+
+    def finish(self, context: Any) -> None:
+        if self.totals_path:
+            writer = task_writer(context) if hasattr(context, "get") else None
+            with atomic_csv(
+                self.totals_path, ["program_id", "expired_points"], writer=writer
+            ) as rows:
+                rows.writerows(sorted(self.summary["points_per_program"].items()))
+                rows.writerow(["all", self.summary["points"]])
 
     def points(self, record: ExpiredPoints) -> Decimal:
         return record.points
 
     def query_summary(self) -> dict[str, Any]:
-        return {"year": self._coerced("year", self.year), **super().query_summary()}
+        return {
+            "year": self._coerced("year", self.year),
+            **super().query_summary(),
+            "points_per_program": {
+                program: str(points) for program, points in sorted(self.per_program.items())
+            },
+            "customers_with_points": len(self.customers_with_points),
+            "totals_path": self.totals_path,
+        }

@@ -233,6 +233,8 @@ def test_each_operators_summary_has_exactly_the_documented_fields(
     assert (event["event_type"], event["points"]) == ("TransactionAdd", "50")
     expired = summaries["ExpiredPointsOperator"]
     assert (expired["year"], expired["points"], expired["output_format"]) == (2024, "900", "csv")
+    assert (expired["customers_with_points"], expired["totals_path"]) == (1, None)
+    assert sum(Decimal(p) for p in expired["points_per_program"].values()) == 900
     assert {s["rows_not_asked_for"] for s in summaries.values()} == {0}
     assert {s["retries"] for s in summaries.values()} == {0}
 
