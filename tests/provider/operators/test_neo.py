@@ -25,7 +25,7 @@ from airflow_provider_neo.utils.windows import ExpiryWindow
 from tests.ground_truth import allocations
 from tests.harness import AS_OF, TIMEZONE, RunningSimulator
 
-README = Path(__file__).parents[2] / "README.md"
+README = Path(__file__).parents[3] / "README.md"
 FIRST = 400000001
 PROGRAM: dict[str, Any] = {"program_id": 2282, "point_category_id": 17383}
 CUSTOMERS = list(range(FIRST, FIRST + 120))
