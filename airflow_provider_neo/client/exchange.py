@@ -1,112 +1,82 @@
 """What one Neo call does, free of I/O, so the sync and async hooks share every rule.
 
 An exchange is a generator: it yields actions (`Reserve` a slot of the rate budget, `Send` a
-request, `Sleep`, `RateLimited`, `RenewToken`) and is sent back what happened (`Reserved`,
-`Received` or `Failed`). It owns the retry loop (429, 5xx, dropped connections and timeouts, with
-backoff and Retry-After), the one OAuth token renewal on 401, when the rate budget is drawn from
-and told about a 429, the mapping of statuses to errors, decoding into typed records, paging
-with its guards, and (`fetch`) dropping duplicate ids and counting the customers done. A hook
-only performs the actions: `requests` for `NeoHook`, `httpx` for `NeoAsyncHook`, and the budget
-(`client.ratelimit`, possibly a Redis round trip) for both.
+request, `Sleep`, `RateLimited`, `RenewToken`; `client.actions`) and is sent back what happened
+(`Reserved`, `Received` or `Failed`). It decides what to send next: the retry loop (429, 5xx,
+dropped connections and timeouts, with backoff and Retry-After), the one OAuth token renewal on
+401, when the rate budget is drawn from and told about a 429, paging with its guards, and
+(`fetch`) dropping duplicate ids and counting the customers done. What each answer means
+(statuses, errors, decoding) is `client.answers`'. A hook only performs the actions: `requests`
+for `NeoHook`, `httpx` for `NeoAsyncHook`, and the budget (`client.ratelimit`, possibly a Redis
+round trip) for both.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import random
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
 
-from airflow_provider_neo.client.backoff import RETRYABLE_STATUSES, Backoff, parse_retry_after
+from airflow_provider_neo.client.actions import (
+    Action,
+    Exchange,
+    Failed,
+    RateLimited,
+    Received,
+    RenewToken,
+    Reply,
+    Reserve,
+    Reserved,
+    Send,
+    Sleep,
+)
+from airflow_provider_neo.client.answers import (
+    Retry,
+    no_answer,
+    read_posted,
+    read_records,
+    read_token,
+)
+from airflow_provider_neo.client.backoff import Backoff
 from airflow_provider_neo.client.errors import (
     NeoAuthError,
-    NeoBadRequestError,
-    NeoConnectionError,
     NeoError,
-    NeoNotFoundError,
     NeoProtocolError,
     NeoRateLimitedError,
-    NeoServerError,
-    excerpt,
 )
 from airflow_provider_neo.connection import NeoConnectionSettings
 from airflow_provider_neo.endpoints import REQUEST_ID_HEADER, TOKEN_PATH, Endpoint
-from airflow_provider_neo.records import PointsAllocation, PointsAwardedSummary, decode_records
+from airflow_provider_neo.records import PointsAllocation, PointsAwardedSummary
+
+# The actions and replies are also importable from here, beside the exchange that uses them.
+__all__ = [
+    "Action",
+    "Exchange",
+    "Failed",
+    "NeoExchange",
+    "RateLimited",
+    "Received",
+    "RenewToken",
+    "Reply",
+    "RequestStats",
+    "Reserve",
+    "Reserved",
+    "Send",
+    "Sleep",
+    "drop_duplicate_ids",
+]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R", bound=msgspec.Struct)
-
-
-@dataclass(frozen=True)
-class Send:
-    method: str
-    url: str
-    headers: dict[str, str] = field(repr=False)
-    json_body: Any = field(default=None, repr=False)  # the OAuth key and secret travel here
-    authenticated: bool = True  # the driver adds Basic or OAuth credentials
-
-
-@dataclass(frozen=True)
-class Sleep:
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Reserve:
-    """Claim the next slot of the rate budget; the driver answers `Reserved`."""
-
-
-@dataclass(frozen=True)
-class RateLimited:
-    """Neo answered 429: the budget slows down for every caller sharing it and, when Neo said
-    how long to wait (`pause_seconds`), pauses them all that long."""
-
-    pause_seconds: float | None
-
-
-@dataclass(frozen=True)
-class RenewToken:
-    """Drop the cached OAuth token: the next authenticated request fetches a new one."""
-
-
-@dataclass(frozen=True)
-class Received:
-    status: int
-    headers: Mapping[str, str]  # case-insensitive, as requests and httpx give them
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The request got no complete answer: refused, timed out, or dropped mid-response."""
-
-    description: str
-
-
-@dataclass(frozen=True)
-class Reserved:
-    wait_seconds: float
-
-
-Action = Reserve | Send | Sleep | RateLimited | RenewToken
-Reply = Reserved | Received | Failed | None
-Exchange = Generator[Action, Reply, T]
-
-
-@dataclass(frozen=True)
-class _Retry:
-    error: NeoError
-    retry_after: float | None = None
 
 
 class RequestStats:
@@ -158,16 +128,6 @@ class RequestStats:
             }
 
 
-def _neo_message(body: bytes) -> str | None:
-    """The first message of a Capillary-style error body, if the body is one."""
-    try:
-        data = json.loads(body)
-        message = data["errors"][0]["message"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
-    return message if isinstance(message, str) else None
-
-
 class NeoExchange:
     def __init__(
         self,
@@ -195,8 +155,8 @@ class NeoExchange:
         def send(request_id: str) -> Send:
             return Send("GET", url, self.settings.neo_headers(request_id))
 
-        def interpret(reply: Received, request_id: str) -> list[R] | _Retry:
-            return self._interpret(endpoint, reply, request_id)
+        def interpret(reply: Received, request_id: str) -> list[R] | Retry:
+            return read_records(endpoint, reply, request_id, self._secrets)
 
         return (yield from self._with_retries(endpoint.path, send, interpret, renewable=True))
 
@@ -310,15 +270,7 @@ class NeoExchange:
             return Send("POST", url, headers, json_body=body)
 
         def interpret(reply: Received, request_id: str) -> Any:
-            if 200 <= reply.status < 300:
-                try:
-                    return json.loads(reply.body) if reply.body else None
-                except ValueError:
-                    return None
-            error = self._error(label, reply, request_id)
-            if reply.status in RETRYABLE_STATUSES:
-                return self._retryable(error, reply)
-            raise error
+            return read_posted(label, reply, request_id, self._secrets)
 
         return (yield from self._with_retries(label, send, interpret, renewable=True))
 
@@ -331,11 +283,13 @@ class NeoExchange:
             headers = {REQUEST_ID_HEADER: request_id, "Accept": "application/json"}
             return Send("POST", settings.token_url, headers, json_body=body, authenticated=False)
 
-        token = yield from self._with_retries(
-            TOKEN_PATH, send, self._interpret_token, renewable=False
-        )
+        def interpret(reply: Received, request_id: str) -> tuple[str, float] | Retry:
+            return read_token(reply, request_id, self._secrets)
+
+        token, ttl = yield from self._with_retries(TOKEN_PATH, send, interpret, renewable=False)
+        self.add_secret(token)
         self.stats.add(tokens=1)
-        return token
+        return token, ttl
 
     # --- the retry loop --------------------------------------------------------------------
 
@@ -343,7 +297,7 @@ class NeoExchange:
         self,
         label: str,
         send: Callable[[str], Send],
-        interpret: Callable[[Received, str], T | _Retry],
+        interpret: Callable[[Received, str], T | Retry],
         *,
         renewable: bool,
     ) -> Exchange[T]:
@@ -361,13 +315,7 @@ class NeoExchange:
             attempts += 1
             self.stats.record(reply)
             if isinstance(reply, Failed):
-                outcome: T | _Retry = _Retry(
-                    NeoConnectionError(
-                        f"No complete answer from Neo: {excerpt(reply.description, self._secrets)}",
-                        endpoint=label,
-                        request_id=request_id,
-                    )
-                )
+                outcome: T | Retry = no_answer(label, reply, request_id, self._secrets)
             elif not isinstance(reply, Received):
                 raise AssertionError("the driver must answer a Send with Received or Failed")
             else:
@@ -380,7 +328,7 @@ class NeoExchange:
                         yield RenewToken()
                         continue
                     raise
-            if not isinstance(outcome, _Retry):
+            if not isinstance(outcome, Retry):
                 return outcome
             error = outcome.error
             if error.status == 429:
@@ -437,107 +385,6 @@ class NeoExchange:
             request_id=error.request_id,
             body_excerpt=error.body_excerpt,
         )
-
-    # --- reading answers -------------------------------------------------------------------
-
-    def _error(self, endpoint: str, reply: Received, request_id: str) -> NeoError:
-        status = reply.status
-        message = _neo_message(reply.body)
-        said = f": {message}" if message else ""
-        details = {
-            "endpoint": endpoint,
-            "status": status,
-            "request_id": request_id,
-            "body_excerpt": excerpt(reply.body, self._secrets),
-        }
-        if status == 400:
-            return NeoBadRequestError(f"Neo rejected the request{said}", **details)  # type: ignore[arg-type]
-        if status in (401, 403):
-            return NeoAuthError(f"Neo refused the credentials{said}", **details)  # type: ignore[arg-type]
-        if status == 404:
-            return NeoNotFoundError(f"Neo answered 404{said}", **details)  # type: ignore[arg-type]
-        if status == 429:
-            return NeoRateLimitedError("Neo's rate limit was hit", **details)  # type: ignore[arg-type]
-        if status >= 500:
-            return NeoServerError(f"Neo answered {status}", **details)  # type: ignore[arg-type]
-        if 300 <= status < 400:
-            # Neo's API never redirects; following one would hand the credentials to another host.
-            location = excerpt(reply.headers.get("location") or "nowhere", self._secrets)
-            return NeoProtocolError(
-                f"Neo answered {status}, a redirect to {location}, which was not followed:"
-                " Neo's API never redirects",
-                **details,  # type: ignore[arg-type]
-            )
-        return NeoProtocolError(f"Neo answered an unexpected {status}", **details)  # type: ignore[arg-type]
-
-    def _retryable(self, error: NeoError, reply: Received) -> _Retry:
-        return _Retry(error, parse_retry_after(reply.headers.get("retry-after")))
-
-    def _interpret(
-        self, endpoint: Endpoint[R], reply: Received, request_id: str
-    ) -> list[R] | _Retry:
-        if reply.status == 200:
-            try:
-                return decode_records(reply.body, endpoint.record)
-            except msgspec.ValidationError as exc:  # JSON, but not the documented rows
-                raise NeoProtocolError(
-                    f"Neo answered rows of an unexpected shape: {exc}",
-                    endpoint=endpoint.path,
-                    status=200,
-                    request_id=request_id,
-                    body_excerpt=excerpt(reply.body, self._secrets),
-                ) from None
-            except msgspec.DecodeError:  # cut off, or a proxy's HTML page: worth another try
-                return _Retry(
-                    NeoProtocolError(
-                        "Neo answered 200 with a body that is not JSON",
-                        endpoint=endpoint.path,
-                        status=200,
-                        request_id=request_id,
-                        body_excerpt=excerpt(reply.body, self._secrets),
-                    )
-                )
-        if reply.status == 404 and endpoint.not_found_is_empty:
-            return []
-        error = self._error(endpoint.path, reply, request_id)
-        if reply.status in RETRYABLE_STATUSES:
-            return self._retryable(error, reply)
-        raise error
-
-    def _interpret_token(self, reply: Received, request_id: str) -> tuple[str, float] | _Retry:
-        if reply.status == 200:
-            try:
-                data = json.loads(reply.body)["data"]
-                token, ttl = data["accessToken"], float(data["ttlSeconds"])
-            except (ValueError, KeyError, TypeError):
-                return _Retry(
-                    NeoProtocolError(
-                        "The OAuth token answer is not the documented JSON",
-                        endpoint=TOKEN_PATH,
-                        status=200,
-                        request_id=request_id,
-                    )
-                )
-            if not isinstance(token, str) or not token:
-                raise NeoProtocolError(
-                    "The OAuth token answer holds no token",
-                    endpoint=TOKEN_PATH,
-                    request_id=request_id,
-                )
-            self.add_secret(token)
-            return token, ttl
-        error = self._error(TOKEN_PATH, reply, request_id)
-        if reply.status in RETRYABLE_STATUSES:
-            return self._retryable(error, reply)
-        if reply.status in (400, 401, 403):
-            raise NeoAuthError(
-                "Neo refused the OAuth client key or secret",
-                endpoint=TOKEN_PATH,
-                status=reply.status,
-                request_id=request_id,
-                body_excerpt=error.body_excerpt,
-            )
-        raise error
 
 
 def drop_duplicate_ids(

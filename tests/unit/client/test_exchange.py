@@ -30,7 +30,6 @@ from airflow_provider_neo.client.exchange import (
     Send,
     Sleep,
 )
-from airflow_provider_neo.client.tokens import TokenCache, renewal_margin
 from airflow_provider_neo.endpoints import EXPIRED_POINTS, EXPIRING_ALLOCATIONS
 from tests import scripted
 
@@ -190,24 +189,6 @@ def test_errors_never_carry_the_secrets() -> None:
     _, error = _drive(exchange.call(EXPIRING_ALLOCATIONS, QUERY), [echo] * 10)
     assert "s3cret-pass" not in str(error)
     assert "s3cret-pass" not in repr(error.body_excerpt)
-
-
-def test_a_token_is_renewed_a_tenth_of_its_ttl_before_it_runs_out() -> None:
-    now = [1000.0]
-    cache = TokenCache(clock=lambda: now[0])
-    assert cache.current() is None
-    cache.store("t1", ttl_seconds=300)
-    assert renewal_margin(300) == 30
-    now[0] += 269.9
-    assert cache.current() == "t1"
-    now[0] += 0.2
-    assert cache.current() is None  # due: 30 s before the ttl ends
-    cache.store("t2", ttl_seconds=3600)
-    cache.invalidate("t1")  # a stale refusal does not drop the fresh token
-    assert cache.current() == "t2"
-    cache.invalidate("t2")
-    assert cache.current() is None
-    assert renewal_margin(36_000) == 60  # at most a minute
 
 
 def test_a_redirect_is_a_protocol_error_naming_the_location_and_is_not_retried() -> None:
