@@ -6,7 +6,7 @@ The simulator limits each run to 60 requests per window (a minute compressed int
 seconds) and every process's connection has the same budget, 60 per window. Each run spreads
 `--requests` customers (one request each) over the processes, which start together; it prints
 the rate Neo accepted against the budget, and the 429s provoked. Figures are printed, not
-asserted; tests/provider/test_rate_budget_processes.py asserts the four-process case. Without a
+asserted; tests/provider/client/test_ratelimit_processes.py asserts the four-process case. Without a
 shared store the accepted rate can pass the budget for a while: each process spends the whole
 budget until Neo's window is full, which is exactly what provokes the 429s.
 """

@@ -6,7 +6,7 @@ It imports and reads the connection (AIRFLOW_CONN_NEO_DEFAULT), prints "ready", 
 line on stdin, so that every party starts at the same moment whatever its import took. It then
 fetches each customer's expiring allocations (one request a customer) and prints one JSON line:
 rows, requests, 429s, whether it failed and how, and its start and end (time.time()).
-Used by tests/provider/test_rate_budget_processes.py and benchmarks/shared_budget.py.
+Used by tests/provider/client/test_ratelimit_processes.py and benchmarks/shared_budget.py.
 """
 
 from __future__ import annotations
