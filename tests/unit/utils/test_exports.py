@@ -11,7 +11,7 @@ from pathlib import Path
 
 import airflow_provider_neo.utils as utils
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 UTILS = ROOT / "airflow_provider_neo" / "utils"
 
 
