@@ -34,7 +34,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["airflow_provider_neo.operators.neo"],
+                "python-modules": [
+                    "airflow_provider_neo.operators.neo",
+                    "airflow_provider_neo.operators.effectiveness",
+                ],
             }
         ],
         "sensors": [
