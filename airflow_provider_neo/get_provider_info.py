@@ -37,6 +37,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_neo.operators.neo",
                     "airflow_provider_neo.operators.reminders",
+                    "airflow_provider_neo.operators.effectiveness",
                     "airflow_provider_neo.operators.points_earned",
                 ],
             }

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_neo.reminders.effectiveness.report import days_text
 from demo.environment import DEMO_DATE, REPOSITORY, DemoEnvironment
 
 DAG_ID = "neo_points_expiry_reminder"
@@ -123,6 +124,12 @@ def main() -> int:
                 f" of {row['held_out']}; uplift {_pct(row['uplift'])}{interval},"
                 f" {row['points_saved'] or 'n/a'} points saved"
             )
+            to_detect = row["days_to_detect_10_points"]
+            when = f"detectable {days_text(int(to_detect))}" if to_detect else "n/a"
+            print(
+                f"{'':>18}detectable uplift {_pp(row['detectable_uplift'])} (80% power);"
+                f" an uplift of 10 pp {when}"
+            )
     print(f"  report (CSV):      {report}")
     print(f"  chart (HTML):      {chart}")
     print(f"  Airflow logs:      {work_dir}/dags-test-*.log")
@@ -132,6 +139,10 @@ def main() -> int:
 
 def _pct(value: str) -> str:
     return f"{100 * float(value):.1f}%" if value else "n/a"
+
+
+def _pp(value: str) -> str:
+    return f"{100 * float(value):.1f} pp" if value else "n/a"
 
 
 if __name__ == "__main__":
