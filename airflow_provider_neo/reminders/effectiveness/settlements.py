@@ -45,7 +45,7 @@ def fetch_settlements(
                     key = (row.customer_id, day, str(program.program_id))
                     if status == "AVAILABLE":
                         # The same arithmetic that found the points at stake (discovery).
-                        available[key] += row.remaining_points(status)
+                        available[key] += row.remaining_points
                     else:
                         expired[key] += row.expired_exclusive_value
                         settled_rows[key] += 1
