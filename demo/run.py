@@ -98,7 +98,13 @@ def main() -> int:
     print(f"  run summary:       {summary_file}")
     print(f"\nOver {REMINDER_DAYS} days ({days[0]} to {days[-1]}):")
     print(f"  emails delivered:  {len(emails)} (in {env.mailbox.folder}/, one .eml each)")
-    print(f"  requests to Neo:   {neo_requests} (batched paIds calls)")
+    summaries = [env.data_dir / "neo" / "reminders" / f"{day}.summary.json" for day in days]
+    finding = sum(json.loads(path.read_text())["neo_requests"] for path in summaries)
+    print(f"  requests to Neo:   {finding} finding reminders (batched paIds calls),")
+    print(
+        f"                     {neo_requests - finding} exporting the reminded customers'"
+        " expiring allocations (dateRange, one customer a request)"
+    )
     print(f"  sent-ledger:       {env.ledger_path}")
     print(
         f"\nTime passes to 2026-12-31 in the simulator: {settled['redeemed']} allocations"
