@@ -16,9 +16,10 @@ from airflow.providers.common.compat.sdk import Param, dag
 
 from airflow_provider_neo.operators.neo import ExpiredPointsOperator
 
+# Where the files are is the deployment's to say, never a run's conf.
 DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
 YEAR = "{{ params.year or data_interval_start.year }}"
-REPORTS = "{{ params.output_dir }}/reports/expired-points-" + YEAR
+REPORTS = f"{DATA_DIR}/neo/reports/expired-points-" + YEAR
 
 
 @dag(
@@ -29,15 +30,13 @@ REPORTS = "{{ params.output_dir }}/reports/expired-points-" + YEAR
     doc_md=__doc__,
     params={
         "year": Param(None, type=["null", "integer"], minimum=1000, maximum=9999),
-        "customers_path": Param(f"{DATA_DIR}/customers.csv", type="string"),
-        "output_dir": Param(f"{DATA_DIR}/neo", type="string"),
     },
 )
 def neo_expired_points_report() -> None:
     # [START howto_operator_expired_points]
     ExpiredPointsOperator(
         task_id="fetch_expired_points",
-        customers_path="{{ params.customers_path }}",
+        customers_path=f"{DATA_DIR}/customers.csv",
         year=YEAR,
         output_path=f"{REPORTS}.csv",
         output_format="csv",

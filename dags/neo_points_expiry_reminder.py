@@ -3,14 +3,17 @@
 Every day, for each lead time (30, 7 and 1 days), the customers of the CRM extract whose
 AVAILABLE points expire on that single day (in the organisation's time zone) are reminded, each
 exactly once across retries, re-runs and workers (the sent-ledger), skipping who opted out
-(``email_opt_in`` / ``sms_opt_in`` columns and ``suppression_path``) and holding out
+(``email_opt_in`` / ``sms_opt_in`` columns and the suppression list) and holding out
 ``holdout_share`` of customers as the comparison group of ``neo_reminder_effectiveness``.
 Missed days are caught up, ``catch_up_days`` back. The day's list and totals go to
 ``reminders/<ds>.csv`` and ``.summary.json``; a failed shard fails the run after the others
 delivered, and a re-run sends exactly what is missing.
 
 ``channel``: ``email`` (SMTP), ``neo_message`` (Capillary's sendMessage, on
-``neo_message_channel`` email, sms or whatsapp) or ``webhook`` (JSON batches to ``webhook_url``).
+``neo_message_channel`` email, sms or whatsapp) or ``webhook`` (JSON batches to the receiver of
+the HTTP connection ``neo_reminder_webhook``). Files and the ledger are the deployment's:
+``$NEO_DATA_DIR`` (``customers.csv``, ``suppression-list.csv``, outputs and the SQLite ledger in
+``neo/``), ``$NEO_SUPPRESSION_PATH``, ``$NEO_LEDGER_CONN_ID``; a run's conf sets the params only.
 The steps are the provider's operators, chained by ``ExpiryReminderTaskGroup``. Once the day is
 published, each reminded customer's allocations expiring in the next 31 days are exported per
 program (``exports/<ds>/``, CSV) for the brand's CRM or warehouse.
@@ -34,17 +37,19 @@ from airflow_provider_neo.reminders.channels import (
 )
 from airflow_provider_neo.task_groups.reminders import ExpiryReminderTaskGroup
 
+# Where the files are is the deployment's to say (environment variables), never a run's conf.
 DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
+OUTPUT_DIR = f"{DATA_DIR}/neo"
+# The brand's opt-outs: NEO_SUPPRESSION_PATH, else suppression-list.csv in the data folder if any.
+SUPPRESSION_PATH = os.environ.get("NEO_SUPPRESSION_PATH") or (
+    f"{DATA_DIR}/suppression-list.csv" if os.path.exists(f"{DATA_DIR}/suppression-list.csv") else ""
+)
 FROM = "rewards@example.com"
 PROGRAMS = [(2282, 17383), (3379, 40022), (3379, 40023)]  # (program, point category)
 EXPORTS = [  # one export task per program, each to its own file
     {"program_id": p, "point_category_id": c,
-     "output_path": "{{ params.output_dir }}/exports/{{ ds }}/" + f"{p}-{c}.csv"}
+     "output_path": f"{OUTPUT_DIR}/exports/" + "{{ ds }}/" + f"{p}-{c}.csv"}
     for p, c in PROGRAMS
-]  # fmt: skip
-EXPORTS = [  # one export task per program, each its own file
-    {"program_id": p, "point_category_id": c, "output_path": "{{ params.output_dir }}/exports/"
-     "{{ ds }}/" + f"{p}-{c}.csv"} for p, c in PROGRAMS
 ]  # fmt: skip
 
 
@@ -55,14 +60,7 @@ EXPORTS = [  # one export task per program, each its own file
     max_active_runs=1,
     tags=["neo", "loyalty", "example"],
     doc_md=__doc__,
-    params={
-        "customers_path": Param(f"{DATA_DIR}/customers.csv", type="string"),
-        "suppression_path": Param("", type="string"),
-        "output_dir": Param(f"{DATA_DIR}/neo", type="string"),
-        "ledger_path": Param(f"{DATA_DIR}/neo/sent-ledger.sqlite3", type="string"),
-        # A database connection (e.g. PostgreSQL) shared by every worker host; when set, it is
-        # the ledger and ledger_path is not used.
-        "ledger_conn_id": Param(os.environ.get("NEO_LEDGER_CONN_ID", ""), type="string"),
+    params={  # what a run may choose; no param names a file, a URL or a connection
         "lead_times": Param([30, 7, 1], type="array", items={"type": "integer", "minimum": 0}),
         "catch_up_days": Param(3, type="integer", minimum=0),
         "shard_size": Param(500, type="integer", minimum=1),
@@ -70,7 +68,6 @@ EXPORTS = [  # one export task per program, each its own file
         "holdout_salt": Param("neo-reminders", type="string"),
         "channel": Param("email", type="string", enum=["email", "neo_message", "webhook"]),
         "neo_message_channel": Param("email", type="string", enum=["email", "sms", "whatsapp"]),
-        "webhook_url": Param("", type="string"),
         "webhook_batch_size": Param(100, type="integer", minimum=1),
     },
 )
@@ -78,11 +75,13 @@ def neo_points_expiry_reminder() -> None:
     # [START howto_task_group_expiry_reminders]
     reminders = ExpiryReminderTaskGroup(
         group_id="reminders",
-        customers_path="{{ params.customers_path }}",
-        suppression_path="{{ params.suppression_path }}",
-        output_dir="{{ params.output_dir }}",
-        ledger_path="{{ params.ledger_path }}",
-        ledger_conn_id="{{ params.ledger_conn_id }}",
+        customers_path=f"{DATA_DIR}/customers.csv",
+        suppression_path=SUPPRESSION_PATH,
+        output_dir=OUTPUT_DIR,
+        # A database every worker host reaches (NEO_LEDGER_CONN_ID, e.g. PostgreSQL) when the
+        # deployment names one; else this SQLite file, for one machine.
+        ledger_path=f"{OUTPUT_DIR}/sent-ledger.sqlite3",
+        ledger_conn_id=os.environ.get("NEO_LEDGER_CONN_ID", ""),
         lead_times="{{ params.lead_times }}",
         catch_up_days="{{ params.catch_up_days }}",
         shard_size="{{ params.shard_size }}",
@@ -93,14 +92,14 @@ def neo_points_expiry_reminder() -> None:
             unsubscribe_url="https://rewards.example.com/unsubscribe?customer={customer_id}&token={token}",
             unsubscribe_mailto="unsubscribe@example.com",
         ),
-        channel="{{ params.channel }}",
+        channel="{{ params.channel }}",  # one of the channels below, all set here
         channels={
             "email": SmtpEmailChannel(smtp_conn_id="smtp_default", from_email=FROM),
             "neo_message": NeoMessageChannel(
                 medium="{{ params.neo_message_channel }}", from_email=FROM, sms_sender="REWARDS"
             ),
             "webhook": WebhookChannel(
-                url="{{ params.webhook_url }}", batch_size="{{ params.webhook_batch_size }}"
+                http_conn_id="neo_reminder_webhook", batch_size="{{ params.webhook_batch_size }}"
             ),
         },
     )
@@ -108,7 +107,7 @@ def neo_points_expiry_reminder() -> None:
     # [START howto_operator_expiring_points]
     export = ExpiringPointsOperator.partial(
         task_id="export_expiring_allocations",
-        customers_path="{{ params.output_dir }}/reminders/{{ ds }}.csv",  # the day's list
+        customers_path=f"{OUTPUT_DIR}/reminders/" + "{{ ds }}.csv",  # the day's list
         days_ahead=0,
         window_days=31,
         output_format="csv",

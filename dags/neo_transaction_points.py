@@ -33,9 +33,6 @@ CONF = "{{ params.%s }}"
         "entity_id": Param("", type="string"),
         "event_type": Param("TransactionAdd", type=["string", "integer"]),
         "email": Param(None, type=["null", "string"]),
-        "customers_path": Param(f"{DATA_DIR}/customers.csv", type="string"),
-        "ledger_path": Param(f"{DATA_DIR}/neo/sent-ledger.sqlite3", type="string"),
-        "ledger_conn_id": Param(os.environ.get("NEO_LEDGER_CONN_ID", ""), type="string"),
     },
 )
 def neo_transaction_points() -> None:
@@ -56,10 +53,11 @@ def neo_transaction_points() -> None:
         customer_id=CONF % "customer_id",
         entity_id=CONF % "entity_id",
         customer_email="{{ params.email or '' }}",
-        customers_path=CONF % "customers_path",
+        conf_may_set=["email"],  # the trigger may name the address; nothing else it reads
+        customers_path=f"{DATA_DIR}/customers.csv",
         from_email="rewards@example.com",
-        ledger_path=CONF % "ledger_path",
-        ledger_conn_id=CONF % "ledger_conn_id",
+        ledger_path=f"{DATA_DIR}/neo/sent-ledger.sqlite3",
+        ledger_conn_id=os.environ.get("NEO_LEDGER_CONN_ID", ""),
     )
 
 

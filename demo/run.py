@@ -46,7 +46,8 @@ def _run(env: DemoEnvironment, work_dir: Path, dag_id: str, day: str, conf: dict
 
 
 def _suppression_list(env: DemoEnvironment) -> Path:
-    """Every 25th customer of the CRM extract opted out: the brand's suppression list."""
+    """Every 25th customer of the CRM extract opted out: the brand's suppression list, where the
+    example DAG looks for it (``suppression-list.csv`` in ``$NEO_DATA_DIR``)."""
     with env.customers_csv.open() as handle:
         ids = [row["customer_id"] for row in csv.DictReader(handle)][::25]
     path = env.data_dir / "suppression-list.csv"
@@ -61,7 +62,7 @@ def main() -> int:
     print("Starting the Neo simulator (3,000 customers) and a local SMTP server ...", flush=True)
     with DemoEnvironment(work_dir) as env:
         suppression = _suppression_list(env)
-        conf = {"suppression_path": str(suppression), **HOLDOUT}
+        conf = dict(HOLDOUT)  # what a run may choose; where files are is the deployment's
         first = dt.date.fromisoformat(DEMO_DATE)
         days = [(first + dt.timedelta(days=n)).isoformat() for n in range(REMINDER_DAYS)]
         for day in days:

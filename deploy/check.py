@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,8 +85,13 @@ def _csv_rows(path: Path) -> list[tuple[str, ...]]:
 
 def standalone_env(topology: LocalTopology, home: Path, mailbox: Mailbox) -> dict[str, str]:
     """The topology's environment for an installation of its own: SQLite metadata in `home`,
-    no Celery, mail to `mailbox`."""
+    no Celery, mail to `mailbox`, and its data folder in `home` (the DAG's outputs under
+    ``home/neo``; the topology's CRM extract copied in): where the example DAG finds its files
+    is the deployment's to say, not a run's conf."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(topology.data_dir / "customers.csv", home / "customers.csv")
     return topology.env() | {
+        "NEO_DATA_DIR": str(home),
         "AIRFLOW_HOME": str(home / "airflow"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
@@ -104,14 +110,10 @@ def baseline(topology: LocalTopology) -> tuple[Counter[str], list[tuple[str, ...
     """`airflow dags test` for the date, on its own SQLite home, ledger, output and mailbox."""
     home = topology.work_dir / "dags-test"
     with Mailbox(home / "mail") as mailbox:
-        env = standalone_env(topology, home, mailbox)
+        # A SQLite ledger of its own, in its data folder: no ledger connection.
+        env = standalone_env(topology, home, mailbox) | {"NEO_LEDGER_CONN_ID": ""}
         topology.airflow("db", "migrate", env=env)
-        conf = {
-            "output_dir": str(home / "neo"),
-            "ledger_path": str(home / "ledger.sqlite3"),
-            "ledger_conn_id": "",
-        }
-        topology.airflow("dags", "test", REMINDER_DAG, DAY, "--conf", json.dumps(conf), env=env)
+        topology.airflow("dags", "test", REMINDER_DAG, DAY, env=env)
         keys = emailed(mailbox)
     return keys, _csv_rows(home / "neo" / "reminders" / f"{DAY}.csv")
 
@@ -123,14 +125,14 @@ class SecondInstallation:
     def __init__(self, topology: LocalTopology) -> None:
         self.topology = topology
         home = topology.work_dir / "second-installation"
+        # The shared PostgreSQL ledger (the topology's NEO_LEDGER_CONN_ID), outputs of its own.
         self.env = standalone_env(topology, home, topology.mailbox)
-        self.conf = {"output_dir": str(home / "neo")}
         self.log = home / "dags-test.log"
         topology.airflow("db", "migrate", env=self.env)  # ahead, so that it starts at once
 
     def start(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            ["airflow", "dags", "test", REMINDER_DAG, DAY, "--conf", json.dumps(self.conf)],
+            ["airflow", "dags", "test", REMINDER_DAG, DAY],
             env=self.env, cwd=self.topology.work_dir, stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -57,9 +57,16 @@ def emailed_keys(env: DemoEnvironment) -> list[str]:
     ]
 
 
-def run_dag(env: DemoEnvironment, dag_id: str, day: str, conf: dict[str, Any] | None = None) -> str:
-    """`airflow dags test` of `dag_id` for `day`, which must succeed; its output."""
-    result = env.dags_test(dag_id, day, conf)
+def run_dag(
+    env: DemoEnvironment,
+    dag_id: str,
+    day: str,
+    conf: dict[str, Any] | None = None,
+    env_vars: dict[str, str] | None = None,
+) -> str:
+    """`airflow dags test` of `dag_id` for `day`, with `conf` and the deployment's `env_vars`
+    added to the environment's, which must succeed; its output."""
+    result = env.dags_test(dag_id, day, conf, env=env_vars)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
     return output

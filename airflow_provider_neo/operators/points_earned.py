@@ -7,13 +7,18 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-import jinja2
 import msgspec
-from airflow.providers.common.compat.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import AirflowFailException
 
+from airflow_provider_neo.operators.trust import TrustBoundaryOperator
 from airflow_provider_neo.reminders.delivery import deliver, task_try_owner
-from airflow_provider_neo.reminders.message import TEMPLATES
-from airflow_provider_neo.utils.files import read_text, text_lines
+from airflow_provider_neo.reminders.message import (
+    TEMPLATES,
+    SandboxedTemplate,
+    TemplateFailed,
+    read_template,
+)
+from airflow_provider_neo.utils.files import text_lines
 from airflow_provider_neo.validation import number
 
 
@@ -26,7 +31,7 @@ class PointsEarned(msgspec.Struct, frozen=True):
     lead_days: int = 0
 
 
-class PointsEarnedEmailOperator(BaseOperator):
+class PointsEarnedEmailOperator(TrustBoundaryOperator):
     """Email a customer the points that one transaction's allocation rows add up to, exactly
     once per customer and transaction (the reminders' sent-ledger claims it first).
 
@@ -35,7 +40,14 @@ class PointsEarnedEmailOperator(BaseOperator):
         the CRM extract at `customers_path`.
     :param entity_id: the transaction (bill number), part of the message's key.
     :param html_template: the email's Jinja HTML (``points``, ``entity_id``, ``email``,
-        ``first_name``); the provider's own by default.
+        ``first_name``), rendered in the sandbox: a file in the provider's templates folder
+        (its own is the default) or one of `template_folders`, or ``variable:<name>``.
+    :param template_folders: further folders (or object-storage prefixes) `html_template` may
+        come from; read as the DAG file writes it, never rendered.
+    :param conf_may_set: the params a triggered run's conf may set although a location reads
+        them (`location_fields`: the address, the CRM extract, the template, the ledger, the
+        SMTP connection and the sender); e.g. ``["email"]`` for a DAG whose trigger names the
+        address.
 
     XCom: ``{"points", "sent", "email"}``.
     """
@@ -43,6 +55,10 @@ class PointsEarnedEmailOperator(BaseOperator):
     template_fields: Sequence[str] = (
         "rows", "customer_id", "entity_id", "customer_email", "customers_path", "from_email",
         "smtp_conn_id", "html_template", "ledger_path", "ledger_conn_id",
+    )  # fmt: skip
+    location_fields: Sequence[str] = (
+        "customer_email", "customers_path", "from_email", "smtp_conn_id", "html_template",
+        "ledger_path", "ledger_conn_id",
     )  # fmt: skip
     ui_color = "#b5e2b5"
 
@@ -59,9 +75,13 @@ class PointsEarnedEmailOperator(BaseOperator):
         html_template: str = str(TEMPLATES / "points_earned.html"),
         ledger_path: str | None = None,
         ledger_conn_id: str | None = None,
+        template_folders: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if isinstance(template_folders, str):
+            raise TypeError("template_folders: expected a list of folders, got one string")
+        self.template_folders = tuple(template_folders)
         self.rows = rows
         self.customer_id = customer_id
         self.entity_id = entity_id
@@ -91,11 +111,16 @@ class PointsEarnedEmailOperator(BaseOperator):
         customer_id = int(number("customer_id", self.customer_id, minimum=1, integer=True))
         points = sum((Decimal(str(row["points_exclusive"])) for row in self.rows), Decimal(0))
         customer = self.recipient(customer_id)
-        html = (
-            jinja2.Environment(autoescape=True)
-            .from_string(read_text(self.html_template, argument="html_template"))
-            .render(points=f"{points.normalize():f}", entity_id=self.entity_id, **customer)
-        )
+        values = {"points": f"{points.normalize():f}", "entity_id": self.entity_id, **customer}
+        try:
+            source = read_template(
+                self.html_template, argument="html_template", folders=self.template_folders
+            )
+            html = SandboxedTemplate("html_template", source, autoescape=True, strict=False).render(
+                values
+            )
+        except TemplateFailed as exc:
+            raise AirflowFailException(str(exc)) from None
         note = PointsEarned(key=f"earned:{customer_id}:{self.entity_id}", customer_id=customer_id)
 
         def send(note: PointsEarned) -> None:

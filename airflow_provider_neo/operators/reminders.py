@@ -10,7 +10,10 @@ and failed shards; the days marked reminded only when every shard delivered).
 Every argument is a template field, so a DAG can take it from its params
 (``"{{ params.holdout_share }}"``); values that come rendered as text (numbers, lists) are
 converted, and each is checked when the DAG is parsed if it is not a template, else when the
-task runs, with an error naming the argument. Files live under `output_dir`, any
+task runs, with an error naming the argument. Arguments that name a location (`location_fields`:
+files, folders, the ledger, connections; and those of the channels and the message) cannot be
+set through a triggered run's conf unless the DAG author lists the param in `conf_may_set`
+(`airflow_provider_neo.operators.trust`). Files live under `output_dir`, any
 ObjectStoragePath (``file://``, ``s3://``, ...) every worker reaches; XCom carries only paths and
 counts.
 """
@@ -28,10 +31,15 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, ObjectStoragePath
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    ObjectStoragePath,
+)
 
 from airflow_provider_neo.connection import DEFAULT_CONN_ID
 from airflow_provider_neo.hooks.neo import NeoHook
+from airflow_provider_neo.operators.trust import TrustBoundaryOperator
 from airflow_provider_neo.records import JSON_ENCODER
 from airflow_provider_neo.reminders.audience import Consent, in_holdout
 from airflow_provider_neo.reminders.channels.base import ReminderChannel
@@ -124,7 +132,7 @@ class _LedgerArguments:
         return SentLedger.open(path=self.ledger_path or None, conn_id=self.ledger_conn_id or None)
 
 
-class ExpiryDaysOperator(_LedgerArguments, BaseOperator):
+class ExpiryDaysOperator(_LedgerArguments, TrustBoundaryOperator):
     """Per lead time, the expiry days a run reminds: the day the lead time points at (from the
     run's data interval end, in the organisation's time zone) and the days missed since the
     last one reminded completely, at most `catch_up_days` back.
@@ -135,6 +143,7 @@ class ExpiryDaysOperator(_LedgerArguments, BaseOperator):
     template_fields: Sequence[str] = (
         "lead_times", "catch_up_days", "ledger_path", "ledger_conn_id", "neo_conn_id",
     )  # fmt: skip
+    location_fields: Sequence[str] = ("ledger_path", "ledger_conn_id", "neo_conn_id")
     ui_color = "#cde4f7"
 
     def __init__(
@@ -173,13 +182,14 @@ class ExpiryDaysOperator(_LedgerArguments, BaseOperator):
         return days_to_json(days)
 
 
-class SplitCustomersOperator(BaseOperator):
+class SplitCustomersOperator(TrustBoundaryOperator):
     """The CRM extract (a CSV of ``customer_id,email,first_name`` and optionally ``mobile``, at
     any ObjectStoragePath) split into shard files of `shard_size` customers under the run's
     folder in `output_dir`, streamed. XCom: one ``{"index", "path", "customers"}`` per shard,
     to map the shards' tasks over."""
 
     template_fields: Sequence[str] = ("customers_path", "output_dir", "shard_size")
+    location_fields: Sequence[str] = ("customers_path", "output_dir")
     ui_color = "#cde4f7"
 
     def __init__(
@@ -225,7 +235,7 @@ class SplitCustomersOperator(BaseOperator):
         return shards
 
 
-class FindRemindersOperator(BaseOperator):
+class FindRemindersOperator(TrustBoundaryOperator):
     """The reminders of one shard: for each lead time and expiry day of `expiry_days`, the
     customers with at least `min_points` AVAILABLE points expiring that day, summed over
     `programs`, via Neo's batched paIds endpoint. Written as NDJSON under the run's folder;
@@ -239,6 +249,7 @@ class FindRemindersOperator(BaseOperator):
     template_fields: Sequence[str] = (
         "shard", "expiry_days", "programs", "min_points", "output_dir", "neo_conn_id",
     )  # fmt: skip
+    location_fields: Sequence[str] = ("output_dir", "neo_conn_id")
     ui_color = "#f4d35e"
 
     def __init__(
@@ -295,7 +306,7 @@ class FindRemindersOperator(BaseOperator):
         }
 
 
-class DeliverRemindersOperator(_LedgerArguments, BaseOperator):
+class DeliverRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
     """Deliver one shard's reminders (`found`, the output of `FindRemindersOperator`) on a
     channel, each exactly once whatever retries or other runners, skipping who opted out and
     recording the holdout.
@@ -311,7 +322,9 @@ class DeliverRemindersOperator(_LedgerArguments, BaseOperator):
         `holdout_salt` and the customer id, recorded in the ledger with their points at stake,
         never messaged; the comparison group of `ReminderEffectivenessOperator`.
     :param claim_lease_seconds: how long a claim keeps other runners off a reminder before it
-        counts as abandoned (its runner died) and is taken over.
+        counts as abandoned (its runner died) and is taken over. It must be longer than the
+        channel's `send_deadline_seconds`, if it has one: else a batch still being sent could be
+        taken over and sent twice.
 
     XCom: ``{"index", "channel", "sent", "suppressed", "held_out", "already_sent",
     "sent_by_another_runner", "taken_over", "lease_lost"}``.
@@ -320,6 +333,10 @@ class DeliverRemindersOperator(_LedgerArguments, BaseOperator):
     template_fields: Sequence[str] = (
         "found", "channel", "channels", "message", "customers_path", "suppression_path",
         "holdout_share", "holdout_salt", "claim_lease_seconds", "ledger_path", "ledger_conn_id",
+    )  # fmt: skip
+    # The channel's and the message's own locations are declared on them.
+    location_fields: Sequence[str] = (
+        "customers_path", "suppression_path", "ledger_path", "ledger_conn_id",
     )  # fmt: skip
     ui_color = "#b5e2b5"
 
@@ -395,6 +412,14 @@ class DeliverRemindersOperator(_LedgerArguments, BaseOperator):
         ledger = self.open_ledger()
         try:
             with channel:
+                deadline = channel.send_deadline_seconds
+                if deadline is not None and deadline >= lease:
+                    raise AirflowFailException(
+                        f"claim_lease_seconds: {lease:g} s is not longer than the {channel.name}"
+                        f" channel's deadline for one batch ({deadline:g} s): a batch still being"
+                        " sent could be taken over and sent twice; raise claim_lease_seconds or"
+                        " lower the channel's timeout"
+                    )
                 consent = Consent.read(
                     medium=channel.medium,
                     customers_path=self.customers_path or None,
@@ -419,7 +444,7 @@ class DeliverRemindersOperator(_LedgerArguments, BaseOperator):
         return {"index": found["index"], "channel": channel.name, **msgspec.to_builtins(delivery)}
 
 
-class PublishRemindersOperator(_LedgerArguments, BaseOperator):
+class PublishRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
     """The day's result, whatever happened to the shards (it runs ``all_done``): the list of
     the reminders found as one CSV (``reminders/<ds>.csv`` under `output_dir`), the run's
     totals beside it (``reminders/<ds>.summary.json``, and in the task log), and the failed
@@ -433,6 +458,7 @@ class PublishRemindersOperator(_LedgerArguments, BaseOperator):
     template_fields: Sequence[str] = (
         "expiry_days", "shards", "output_dir", "ledger_path", "ledger_conn_id",
     )  # fmt: skip
+    location_fields: Sequence[str] = ("output_dir", "ledger_path", "ledger_conn_id")
     ui_color = "#cde4f7"
 
     def __init__(

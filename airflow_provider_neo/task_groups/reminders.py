@@ -3,7 +3,7 @@ chains its own tasks before or after it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from airflow.providers.common.compat.sdk import TaskGroup, task_group
@@ -37,6 +37,9 @@ class ExpiryReminderTaskGroup(TaskGroup):
     :param message: the brand's `ReminderMessage`.
     :param ledger_path: the sent-ledger as a SQLite file, for one machine; or
     :param ledger_conn_id: a database connection (PostgreSQL) every worker host reaches.
+    :param conf_may_set: the params a triggered run's conf may set although a location reads
+        them (a file, a folder, the ledger, a connection, the channels' and the message's
+        targets and templates); by default none. Given to every task of the group.
     """
 
     def __init__(
@@ -60,18 +63,22 @@ class ExpiryReminderTaskGroup(TaskGroup):
         holdout_salt: str = "neo-reminders",
         claim_lease_seconds: Any = DEFAULT_LEASE_SECONDS,
         neo_conn_id: str = DEFAULT_CONN_ID,
+        conf_may_set: Iterable[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(group_id=group_id, **kwargs)
+        if isinstance(conf_may_set, str):
+            raise TypeError(f"conf_may_set: expected a list of param names, got {conf_may_set!r}")
+        trust: dict[str, Any] = {"conf_may_set": tuple(conf_may_set)}
         ledger = {"ledger_path": ledger_path, "ledger_conn_id": ledger_conn_id}
         with self:
             days = ExpiryDaysOperator(
                 task_id="expiry_days", lead_times=lead_times, catch_up_days=catch_up_days,
-                neo_conn_id=neo_conn_id, **ledger,
+                neo_conn_id=neo_conn_id, **ledger, **trust,
             )  # fmt: skip
             shards = SplitCustomersOperator(
                 task_id="split_customers", customers_path=customers_path,
-                output_dir=output_dir, shard_size=shard_size,
+                output_dir=output_dir, shard_size=shard_size, **trust,
             )  # fmt: skip
 
             @task_group(group_id="shard")
@@ -79,13 +86,14 @@ class ExpiryReminderTaskGroup(TaskGroup):
                 """One shard, found then delivered: its own chain, failing alone."""
                 found = FindRemindersOperator(
                     task_id="find", shard=shard, expiry_days=expiry_days, output_dir=output_dir,
-                    programs=programs, min_points=min_points, neo_conn_id=neo_conn_id,
+                    programs=programs, min_points=min_points, neo_conn_id=neo_conn_id, **trust,
                 )  # fmt: skip
                 return DeliverRemindersOperator(
                     task_id="send", found=found.output, channel=channel, channels=channels,
                     message=message, customers_path=customers_path,
                     suppression_path=suppression_path, holdout_share=holdout_share,
                     holdout_salt=holdout_salt, claim_lease_seconds=claim_lease_seconds, **ledger,
+                    **trust,
                 )  # fmt: skip
 
             delivered = shard.partial(expiry_days=days.output).expand(shard=shards.output)
@@ -93,6 +101,6 @@ class ExpiryReminderTaskGroup(TaskGroup):
             self.publish = PublishRemindersOperator(
                 task_id="publish", expiry_days=days.output, shards=shards.output,
                 output_dir=output_dir, find_task_id=f"{shard_tasks}.find",
-                deliver_task_id=f"{shard_tasks}.send", **ledger,
+                deliver_task_id=f"{shard_tasks}.send", **ledger, **trust,
             )  # fmt: skip
             delivered >> self.publish

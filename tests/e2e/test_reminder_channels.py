@@ -5,6 +5,8 @@ across a failure half-way and the retry), and the holdout."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -34,6 +36,7 @@ from tests.dag_runs import (
     run_dag,
     summary_file,
 )
+from tests.harness import LoopbackServer
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +80,10 @@ def test_opted_out_customers_get_nothing_emails_carry_one_click_unsubscribe_and_
     # list; and one whose column says yes in an unusual way, who is still reminded.
     column_out, listed_out, still_in = customers[:3], customers[3:5], customers[5]
     crm = _crm(env)
-    extract = tmp_path / "crm.csv"
-    with extract.open("w", newline="") as handle:
+    # The deployment's CRM extract (the example DAG reads it from $NEO_DATA_DIR) gains an opt-in
+    # column, and the deployment names a suppression list; the run's conf names no file.
+    original = env.customers_csv.read_bytes()
+    with env.customers_csv.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["customer_id", "email", "first_name", "email_opt_in"])
         for customer, row in crm.items():
@@ -88,8 +93,10 @@ def test_opted_out_customers_get_nothing_emails_carry_one_click_unsubscribe_and_
             writer.writerow([customer, row["email"], row["first_name"], opt_in])
     suppression = tmp_path / "suppressed.csv"
     suppression.write_text("customer_id\n" + "".join(f"{c}\n" for c in listed_out))
-    conf = {"customers_path": str(extract), "suppression_path": f"file://{suppression}"}
-    run_dag(env, REMINDER_DAG, DAY, conf)
+    try:
+        run_dag(env, REMINDER_DAG, DAY, env_vars={"NEO_SUPPRESSION_PATH": f"file://{suppression}"})
+    finally:
+        env.customers_csv.write_bytes(original)
 
     opted_out = set(column_out) | set(listed_out)
     suppressed = {key for key in expected if _customer(key) in opted_out}
@@ -105,7 +112,8 @@ def test_opted_out_customers_get_nothing_emails_carry_one_click_unsubscribe_and_
         _check_unsubscribe_headers(message, _customer(key))
         _check_text_matches_html(message, expected[key], key, crm[_customer(key)]["first_name"])
 
-    # The customers opt back in: a re-run of the day reminds exactly them.
+    # The customers opt back in (the extract as it was, no suppression list): a re-run of the
+    # day reminds exactly them.
     before = len(env.mailbox.messages())
     run_dag(env, REMINDER_DAG, DAY)
     assert sorted(emailed_keys(env)[before:]) == sorted(suppressed)
@@ -178,9 +186,10 @@ def test_neo_message_channel_sends_each_reminder_once_across_an_outage_half_way(
             max_retries=1, backoff_base_seconds=0.05, backoff_max_seconds=0.1
         )
     }
-    conf = {"channel": "neo_message", "neo_message_channel": "email", "catch_up_days": 0,
-            "suppression_path": suppression}  # fmt: skip
-    result = env.dags_test(REMINDER_DAG, day, conf, env=quick)
+    conf = {"channel": "neo_message", "neo_message_channel": "email", "catch_up_days": 0}
+    result = env.dags_test(
+        REMINDER_DAG, day, conf, env=quick | {"NEO_SUPPRESSION_PATH": suppression}
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
     assert "503" in output  # the delivery failed half-way, and its retry sent the rest
@@ -200,69 +209,138 @@ def test_neo_message_channel_sends_each_reminder_once_across_an_outage_half_way(
     assert {k for k, (state, _) in _ledger_rows(env).items() if state == "sent"} >= set(expected)
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    """A webhook receiver that records the batches it accepts and, once `refuse_after`
-    reminders are in, answers 503 until told otherwise."""
+WEBHOOK_PASSWORD = "webhook-pw-5d1e7c"
+WEBHOOK_API_KEY = "webhook-key-9f3b2a7e"
+WEBHOOK_QUERY_TOKEN = "webhook-tok-4c8d6e1b"
 
-    batches: ClassVar[list[tuple[str, list[dict[str, Any]]]]] = []
-    refuse_after: ClassVar[int | None] = None
+
+class _HostileReceiver(BaseHTTPRequestHandler):
+    """A webhook receiver that meets the first batch of each shard in `plan` one way it names:
+    ``moved`` (301 to `elsewhere`), ``temporary`` (307 to `elsewhere`), ``echo`` (500 with the
+    request's headers and body), ``trickle`` (200, its body a byte every 0.3 s), ``huge`` (200,
+    a body that does not end); it accepts every other batch, with 202. `attempts` keeps each
+    request as (how it was met, Idempotency-Key, reminders); `accepted` what it took."""
+
+    plan: ClassVar[dict[int, str]] = {}
+    shard_of: ClassVar[dict[int, int]] = {}
+    elsewhere: ClassVar[str] = ""
+    attempts: ClassVar[list[tuple[str, str, list[dict[str, Any]]]]] = []
+    accepted: ClassVar[list[tuple[str, list[dict[str, Any]]]]] = []
+    huge_written: ClassVar[int] = 0
+    lock = threading.Lock()
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        received = sum(len(batch) for _, batch in self.batches)
-        limit = type(self).refuse_after
-        if limit is not None and received + len(body["reminders"]) > limit:
-            self.send_response(503)
+        cls = type(self)
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        key, reminders = self.headers["Idempotency-Key"], json.loads(raw)["reminders"]
+        with cls.lock:
+            way = cls.plan.pop(cls.shard_of[reminders[0]["customer_id"]], "accept")
+            cls.attempts.append((way, key, reminders))
+            if way in ("accept", "huge"):  # a 2xx status: accepted, whatever the body does
+                cls.accepted.append((key, reminders))
+        if way in ("moved", "temporary"):
+            self.send_response(301 if way == "moved" else 307)
+            self.send_header("Location", cls.elsewhere)
+            self.send_header("Content-Length", "0")
             self.end_headers()
-            return
-        self.batches.append((self.headers["Idempotency-Key"], body["reminders"]))
-        self.send_response(202)
-        self.end_headers()
+        elif way == "echo":
+            echoed = "".join(f"{k}: {v}\n" for k, v in self.headers.items()).encode() + raw
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(echoed)))
+            self.end_headers()
+            self.wfile.write(echoed)
+        elif way in ("trickle", "huge"):
+            self.send_response(200)
+            self.send_header("Content-Length", str(1 << 30))
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the client gives up, as it should
+                for _ in range(100 if way == "trickle" else 5_000):
+                    self.wfile.write(b"x" if way == "trickle" else b"x" * 65_536)
+                    self.wfile.flush()
+                    if way == "trickle":
+                        time.sleep(0.3)
+                    else:
+                        cls.huge_written += 65_536
+        else:
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
     def log_message(self, *args: Any) -> None:
         pass
 
 
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, type[_Receiver]]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    _Receiver.batches, _Receiver.refuse_after = [], None
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/reminders", _Receiver
-    finally:
-        server.shutdown()
-
-
-def test_webhook_channel_hands_over_each_reminder_once_across_a_failure_half_way(
-    env: DemoEnvironment, receiver: tuple[str, type[_Receiver]], tmp_path: Path
+def test_webhook_channel_survives_a_hostile_receiver_and_a_conf_that_tries_to_redirect_it(
+    env: DemoEnvironment, tmp_path: Path
 ) -> None:
-    url, handler = receiver
+    """The issue's attack conf (a template of /etc/passwd, the webhook to the triggerer's URL,
+    another CRM file, output folder and ledger) against the example DAG, whose receiver is the
+    HTTP connection the deployment set; that receiver meets one shard's first batch with each
+    hostile answer. Nothing is redirected, no redirect followed, no secret logged, and every
+    reminder is taken exactly once, a failed batch's retry carrying the same Idempotency-Key."""
     day = _day(2)
     expected, suppression = _without_one_opted_out(env, expected_reminders(env, day), tmp_path)
-    assert len(expected) >= 6
-    handler.refuse_after = len(expected) // 2
-
-    def received() -> int:
-        return sum(len(batch) for _, batch in handler.batches)
-
-    def recover() -> None:
-        handler.refuse_after = None
-
-    _recover_after(lambda: received() >= len(expected) // 2 - 2, recover)
-    conf = {"channel": "webhook", "webhook_url": url, "webhook_batch_size": 3, "catch_up_days": 0,
-            "suppression_path": suppression}  # fmt: skip
-    output = run_dag(env, REMINDER_DAG, day, conf)
-    assert "webhook answered 503" in output  # the task failed half-way, then was retried
-    keys = [r["idempotency_key"] for _, batch in handler.batches for r in batch]
-    assert sorted(keys) == sorted(expected)  # every reminder, each once
-    for idempotency_key, batch in handler.batches:
-        assert 1 <= len(batch) <= 3
-        assert re.fullmatch(r"[0-9a-f]{40}", idempotency_key)
-        for reminder in batch:
-            assert Decimal(reminder["points"]) == expected[reminder["idempotency_key"]]
-            assert reminder["unsubscribe_url"].startswith("https://rewards.example.com/")
-    assert len({key for key, _ in handler.batches}) == len(handler.batches)
+    with env.customers_csv.open() as handle:
+        order = [int(row["customer_id"]) for row in csv.DictReader(handle)]
+    shard_size = 100
+    shard_of = {customer: index // shard_size for index, customer in enumerate(order)}
+    shards = sorted({shard_of[_customer(key)] for key in expected})
+    ways = ["moved", "temporary", "echo", "trickle", "huge"]
+    assert len(shards) >= len(ways)
+    elsewhere = LoopbackServer(lambda handler: handler.send_response(200))  # takes anything
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _HostileReceiver)
+    _HostileReceiver.plan = dict(zip(shards, ways, strict=False))
+    _HostileReceiver.shard_of = shard_of
+    _HostileReceiver.elsewhere = f"{elsewhere.url}/stolen"
+    _HostileReceiver.attempts, _HostileReceiver.accepted, _HostileReceiver.huge_written = [], [], 0
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    evil_crm = tmp_path / "evil-crm.csv"
+    evil_crm.write_text("customer_id,email,first_name\n999999999,attacker@x.test,Eve\n")
+    attack = {
+        "webhook_url": _HostileReceiver.elsewhere, "text_template": "/etc/passwd",
+        "customers_path": str(evil_crm), "output_dir": str(tmp_path / "evil-out"),
+        "ledger_path": str(tmp_path / "evil-ledger.sqlite3"), "ledger_conn_id": "evil",
+    }  # fmt: skip
+    conf = {"channel": "webhook", "webhook_batch_size": 3, "catch_up_days": 0,
+            "shard_size": shard_size, **attack}  # fmt: skip
+    deployment = {
+        "NEO_SUPPRESSION_PATH": suppression,
+        "AIRFLOW_CONN_NEO_REMINDER_WEBHOOK": json.dumps(
+            {"conn_type": "http", "login": "brand", "password": WEBHOOK_PASSWORD,
+             "host": f"http://127.0.0.1:{receiver.server_port}/reminders?token="
+                     f"{WEBHOOK_QUERY_TOKEN}",
+             "extra": {"X-Api-Key": WEBHOOK_API_KEY, "timeout": 2}}
+        ),
+    }  # fmt: skip
+    try:
+        with elsewhere:
+            output = run_dag(env, REMINDER_DAG, day, conf, env_vars=deployment)
+    finally:
+        receiver.shutdown()
+    attempts, accepted = _HostileReceiver.attempts, _HostileReceiver.accepted
+    assert elsewhere.seen == []  # no redirect followed, the triggerer's URL never used
+    assert {way for way, _, _ in attempts} == {*ways, "accept"}
+    # Every reminder taken once, none but the CRM's customers, no /etc/passwd in any text.
+    keys = [r["idempotency_key"] for _, batch in accepted for r in batch]
+    assert sorted(keys) == sorted(expected)
+    assert all("root:" not in r["text"] for _, batch in accepted for r in batch)
+    assert not (tmp_path / "evil-out").exists()
+    assert not (tmp_path / "evil-ledger.sqlite3").exists()
+    # Each failed batch came again, whole, with the same Idempotency-Key, and was taken.
+    taken = {key: sorted(r["idempotency_key"] for r in batch) for key, batch in accepted}
+    for way, key, batch in attempts:
+        assert taken.get(key) == sorted(r["idempotency_key"] for r in batch), way
+        assert re.fullmatch(r"[0-9a-f]{40}", key)
+    assert len(attempts) == len(accepted) + 4  # the four failed batches, each sent once more
+    for said in (
+        "answered 301 Moved Permanently", "answered 307 Temporary Redirect", "not followed",
+        "answered 500", "no whole answer", "within timeout=2 s",
+    ):  # fmt: skip
+        assert said in output, said
+    basic = base64.b64encode(f"brand:{WEBHOOK_PASSWORD}".encode()).decode()
+    for secret in (WEBHOOK_PASSWORD, basic, WEBHOOK_API_KEY, WEBHOOK_QUERY_TOKEN):
+        assert secret not in output
+    assert _HostileReceiver.huge_written < 40 << 20  # read 64 KiB of it, not 300 MB
     summary = summary_file(env, day)
     assert summary["channel"] == "webhook"
     assert summary["suppressed"] >= 1  # the opted-out customer, counted by the successful try
@@ -329,3 +407,41 @@ def test_a_brands_own_channel_delivers_each_reminder_once_across_a_failure_and_t
         assert {key: (state, channel) for key, state, channel in rows} == {
             key: ("sent", "brand-esp") for key in expected
         }
+
+
+def test_a_conf_cannot_redirect_a_location_nor_a_template_run_code_and_nothing_is_sent(
+    env: DemoEnvironment, tmp_path: Path
+) -> None:
+    """tests/brand_dags/brand_reminders_from_params.py. Its first group reads its files from
+    params and lets conf set the suppression list only: a conf that also points the text
+    template at /etc/passwd fails the delivery naming that param. Its second group's template,
+    an Airflow Variable, tries to run a shell command: the sandbox refuses it, naming the
+    template. Neither sends anything, nor writes a reminder to its ledger."""
+    day = _day(5)
+    assert expected_reminders(env, day)  # there is something to send, and nothing is sent
+    marker = tmp_path / "template-ran"
+    opt_outs = tmp_path / "today-opt-outs.csv"
+    opt_outs.write_text("customer_id\n")
+    before = len(env.mailbox.messages())
+    conf = {"text_template": "/etc/passwd", "suppression_path": str(opt_outs), "holdout_share": 0.5}
+    brand = {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPOSITORY / "tests" / "brand_dags"),
+        "AIRFLOW_VAR_BRAND_REMINDER_TEXT": (
+            "{{ cycler.__init__.__globals__.os.popen('touch " + str(marker) + "').read() }}"
+        ),
+    }
+    result = env.dags_test("brand_reminders_from_params", day, conf, env=brand)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert (
+        "message.text_template: the run's conf sets the param 'text_template', which this"
+        " location reads ({{ params.text_template }})"
+    ) in output
+    assert "'suppression_path'" not in output  # opened by the DAG's author
+    assert "text_template: refused by the template sandbox" in output
+    assert not marker.exists()
+    assert len(env.mailbox.messages()) == before
+    for folder in ("brand-params", "brand-variable"):
+        ledger = env.data_dir / folder / "sent-ledger.sqlite3"
+        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+            assert db.execute("SELECT COUNT(*) FROM neo_reminder_ledger").fetchone() == (0,)

@@ -56,12 +56,26 @@ class ReminderChannel:
     extract applies and which address a reminder needs) and `batch_size`, and implement `send`.
     Override `open` and `close` to hold a connection for the time of one delivery. List the
     attributes Airflow should render with Jinja (``{{ params.x }}``, ``{{ var.value.y }}``) in
-    `template_fields`, as on an operator."""
+    `template_fields`, as on an operator.
+
+    `location_fields` are the template fields that say where reminders go or with which
+    credentials (a URL, a connection id, a sender address): a triggered run's conf cannot set
+    them unless the DAG author allows it (`conf_may_set`). Left at None, every template field
+    counts as one.
+    """
 
     name: str = "custom"
     medium: str = "email"
     batch_size: int = 1
     template_fields: Sequence[str] = ()
+    location_fields: Sequence[str] | None = None
+
+    @property
+    def send_deadline_seconds(self) -> float | None:
+        """The longest one `send` may take, if the channel bounds it (read once the channel is
+        open). The delivery refuses a claim lease that is not longer: a batch still being sent
+        when its lease ran out could be taken over and sent twice."""
+        return None
 
     def open(self) -> None:
         """Called once before the first batch of a delivery."""

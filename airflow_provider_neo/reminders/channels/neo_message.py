@@ -20,6 +20,9 @@ class NeoMessageChannel(ReminderChannel):
     name = "neo_message"
     batch_size = 1
     template_fields: Sequence[str] = ("neo_conn_id", "medium", "from_email", "sms_sender")
+    # The medium is the customer's choice of address, any run may pick it; the connection and
+    # the sender are the brand's.
+    location_fields: Sequence[str] = ("neo_conn_id", "from_email", "sms_sender")
 
     def __init__(
         self,
