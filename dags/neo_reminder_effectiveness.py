@@ -7,8 +7,8 @@ settled them all (until then: pending). Per lead time and program: the share of 
 redeemed before expiry, reminded and held out, the uplift with its 95% confidence interval, the
 points saved, the smallest uplift the groups detect and the days of reminders until a 10-point
 uplift is detectable. Writes ``effectiveness/<ds>.csv`` and ``effectiveness/<ds>.html`` (with
-an SVG chart) under ``output_dir``; see ``ReminderEffectivenessOperator``. Point it at the
-reminder DAG's ledger (``ledger_path`` or ``ledger_conn_id``) and programs.
+an SVG chart) under ``$NEO_DATA_DIR/neo``; see ``ReminderEffectivenessOperator``. It reads the
+reminder DAG's ledger (its SQLite file there, or the database of ``NEO_LEDGER_CONN_ID``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from airflow.providers.common.compat.sdk import Param, dag
 
 from airflow_provider_neo.operators.effectiveness import ReminderEffectivenessOperator
 
+# Where the files and the ledger are is the deployment's to say, never a run's conf: the same
+# places as the reminder DAG's.
 DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
+OUTPUT_DIR = f"{DATA_DIR}/neo"
 
 
 @dag(
@@ -31,9 +34,6 @@ DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
     tags=["neo", "loyalty", "example"],
     doc_md=__doc__,
     params={
-        "output_dir": Param(f"{DATA_DIR}/neo", type="string"),
-        "ledger_path": Param(f"{DATA_DIR}/neo/sent-ledger.sqlite3", type="string"),
-        "ledger_conn_id": Param(os.environ.get("NEO_LEDGER_CONN_ID", ""), type="string"),
         "programs": Param(
             [
                 {"program_id": 2282, "point_category_id": 17383},
@@ -42,17 +42,15 @@ DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
             ],
             type="array",
         ),
-        "neo_conn_id": Param("neo_default", type="string"),
     },
 )
 def neo_reminder_effectiveness() -> None:
     ReminderEffectivenessOperator(
         task_id="report",
-        output_dir="{{ params.output_dir }}",
+        output_dir=OUTPUT_DIR,
         programs="{{ params.programs }}",
-        ledger_path="{{ params.ledger_path }}",
-        ledger_conn_id="{{ params.ledger_conn_id }}",
-        neo_conn_id="{{ params.neo_conn_id }}",
+        ledger_path=f"{OUTPUT_DIR}/sent-ledger.sqlite3",
+        ledger_conn_id=os.environ.get("NEO_LEDGER_CONN_ID", ""),
     )
 
 

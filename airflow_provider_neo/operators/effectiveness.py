@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
+from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from airflow_provider_neo.connection import DEFAULT_CONN_ID
 from airflow_provider_neo.hooks.neo import NeoHook
@@ -17,6 +17,7 @@ from airflow_provider_neo.operators.reminders import (
     parse_programs,
     templated,
 )
+from airflow_provider_neo.operators.trust import TrustBoundaryOperator
 from airflow_provider_neo.reminders.effectiveness.report import (
     CSV_COLUMNS,
     csv_row,
@@ -29,7 +30,7 @@ from airflow_provider_neo.utils.output import atomic_csv, atomic_open, task_writ
 from airflow_provider_neo.utils.windows import local_day, run_anchor
 
 
-class ReminderEffectivenessOperator(_LedgerArguments, BaseOperator):
+class ReminderEffectivenessOperator(_LedgerArguments, TrustBoundaryOperator):
     """Reminded customers against the holdout, for every reminder (sent or held out) whose expiry
     day is before the run's day in the organisation's time zone.
 
@@ -59,6 +60,7 @@ class ReminderEffectivenessOperator(_LedgerArguments, BaseOperator):
     template_fields: Sequence[str] = (
         "output_dir", "programs", "ledger_path", "ledger_conn_id", "neo_conn_id",
     )  # fmt: skip
+    location_fields: Sequence[str] = ("output_dir", "ledger_path", "ledger_conn_id", "neo_conn_id")
     ui_color = "#e8d7f1"
 
     def __init__(
