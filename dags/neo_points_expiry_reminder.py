@@ -3,11 +3,12 @@
 Every day, for each lead time (30, 7 and 1 days), the customers of the CRM extract whose
 AVAILABLE points expire on that single day (in the organisation's time zone) are reminded, each
 exactly once across retries, re-runs and workers (the sent-ledger), skipping who opted out
-(``email_opt_in`` / ``sms_opt_in`` columns and the suppression list) and holding out
-``holdout_share`` of customers as the comparison group of ``neo_reminder_effectiveness``.
-Missed days are caught up, ``catch_up_days`` back. The day's list and totals go to
-``reminders/<ds>.csv`` and ``.summary.json``; a failed shard fails the run after the others
-delivered, and a re-run sends exactly what is missing.
+(``email_opt_in`` / ``sms_opt_in``; the suppression list as of each delivery) and holding out
+``holdout_share`` as the comparison group of ``neo_reminder_effectiveness``. Missed days are
+caught up, ``catch_up_days`` back. The day's list and totals go to ``reminders/<ds>.csv`` and
+``.summary.json``; a failed shard fails the run after the others delivered, and a re-run sends
+exactly what is missing. CRM rows are checked, a bad one refused alone (``shards/rejects.csv``);
+at most ``[core] max_map_length`` shards (1,024), ``shard_size`` customers each or more.
 
 ``channel``: ``email`` (SMTP), ``neo_message`` (Capillary's sendMessage, on
 ``neo_message_channel`` email, sms or whatsapp) or ``webhook`` (JSON batches to the receiver of
@@ -16,9 +17,8 @@ the HTTP connection ``neo_reminder_webhook``). Files and the ledger are the depl
 ``neo/``), ``$NEO_SUPPRESSION_PATH``, ``$NEO_LEDGER_CONN_ID``; a run's conf sets the params only.
 The steps are the provider's operators, chained by ``ExpiryReminderTaskGroup``. Once the day is
 published, each reminded customer's allocations expiring in the next 31 days are exported per
-program (``exports/<ds>/``, CSV) for the brand's CRM or warehouse.
-
-If the brand has Capillary Loyalty+'s own expiry notices on, leave out overlapping lead times.
+program (``exports/<ds>/``, CSV) for the brand's CRM or warehouse. If the brand has Capillary
+Loyalty+'s own expiry notices on, leave out overlapping lead times.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Operators for each step of the points-expiry reminder workflow.
 
 A day's run: `ExpiryDaysOperator` (which expiry days to remind, catch-up included) and
-`SplitCustomersOperator` (the CRM extract in shard files), then per shard
+`SplitCustomersOperator` (the CRM extract checked, in shard files), then per shard
 `FindRemindersOperator` (who to remind, from Neo) and `DeliverRemindersOperator` (exactly once
 on a channel, through the sent-ledger), and `PublishRemindersOperator` (the day's list, totals
 and failed shards; the days marked reminded only when every shard delivered).
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import csv
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -35,6 +34,7 @@ from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
     ObjectStoragePath,
+    conf,
 )
 
 from airflow_provider_neo.connection import DEFAULT_CONN_ID
@@ -43,8 +43,9 @@ from airflow_provider_neo.operators.trust import TrustBoundaryOperator
 from airflow_provider_neo.records import JSON_ENCODER
 from airflow_provider_neo.reminders.audience import Consent, in_holdout
 from airflow_provider_neo.reminders.channels.base import ReminderChannel
+from airflow_provider_neo.reminders.crm import RowError
 from airflow_provider_neo.reminders.delivery import deliver_batches, task_try_owner
-from airflow_provider_neo.reminders.discovery import find_reminders, read_customers
+from airflow_provider_neo.reminders.discovery import find_reminders
 from airflow_provider_neo.reminders.ledger import DEFAULT_LEASE_SECONDS, SentLedger
 from airflow_provider_neo.reminders.message import ReminderMessage
 from airflow_provider_neo.reminders.model import ProgramCategory, Reminder
@@ -58,12 +59,13 @@ from airflow_provider_neo.reminders.scheduling import (
     days_to_json,
     expiry_days_to_remind,
 )
-from airflow_provider_neo.utils.files import byte_lines, text_lines
-from airflow_provider_neo.utils.output import atomic_csv, atomic_open, task_writer
+from airflow_provider_neo.reminders.shards import read_shard, split_extract
+from airflow_provider_neo.reminders.suppression import SuppressionIndex
+from airflow_provider_neo.utils.files import byte_lines
+from airflow_provider_neo.utils.output import atomic_open, task_writer
 from airflow_provider_neo.utils.windows import local_day, run_anchor
-from airflow_provider_neo.validation import number
+from airflow_provider_neo.validation import flag, number
 
-SHARD_COLUMNS = ("customer_id", "email", "first_name", "mobile")
 DEFAULT_PROGRAMS = (
     {"program_id": 2282, "point_category_id": 17383},
     {"program_id": 3379, "point_category_id": 40022},
@@ -183,63 +185,104 @@ class ExpiryDaysOperator(_LedgerArguments, TrustBoundaryOperator):
 
 
 class SplitCustomersOperator(TrustBoundaryOperator):
-    """The CRM extract (a CSV of ``customer_id,email,first_name`` and optionally ``mobile``, at
-    any ObjectStoragePath) split into shard files of `shard_size` customers under the run's
-    folder in `output_dir`, streamed. XCom: one ``{"index", "path", "customers"}`` per shard,
-    to map the shards' tasks over."""
+    """The CRM extract checked row by row and split into shard files under the run's folder in
+    `output_dir`, one mapped instance of the shard group each.
 
-    template_fields: Sequence[str] = ("customers_path", "output_dir", "shard_size")
-    location_fields: Sequence[str] = ("customers_path", "output_dir")
+    Every row is checked as `airflow_provider_neo.reminders.crm` says (columns matched ignoring
+    case and surrounding spaces; ids, addresses, mobile numbers and consent values each by a
+    documented rule). A file-level error (no file, no ``customer_id`` or ``email`` column, a
+    header that is not UTF-8) fails this task at once. A bad row is refused alone: written with
+    its file, line, column and reason to ``rejects.csv`` beside the shards, counted in the
+    ``rows`` XCom, and left out of the shards, whose customers are reminded as usual.
+
+    :param customers_path: the CRM extract, a CSV at any ObjectStoragePath.
+    :param output_dir: the folder of the run's files (``runs/<run id>/shards/`` here).
+    :param shard_size: customers per shard (500), grown to ``ceil(customers / max_shards)``
+        when the extract needs more shards than that.
+    :param max_shards: the most shards, i.e. mapped instances of the shard group; never more
+        than ``[core] max_map_length`` (1,024 by default), read from the deployment's config
+        when the task runs, which is also the default.
+    :param suppression_path: the suppression list: its index, which the deliveries check, is
+        built here once (and again by a delivery only if the list changed since).
+    :param international_email: take internationalised (non-ASCII, RFC 6531) addresses; only
+        for channels whose server takes them (SMTPUTF8). Off: such an address refuses its row.
+
+    XCom: one ``{"index", "path", "customers"}`` per shard, to map the shards' tasks over; and
+    under the key ``rows``: ``{"rows", "customers", "rejected_rows", "rejects_path",
+    "rejects"}`` (the first rejects, each ``{"param", "file", "line", "column", "reason"}``).
+    """
+
+    template_fields: Sequence[str] = (
+        "customers_path", "output_dir", "shard_size", "max_shards", "suppression_path",
+        "international_email",
+    )  # fmt: skip
+    location_fields: Sequence[str] = ("customers_path", "output_dir", "suppression_path")
     ui_color = "#cde4f7"
 
     def __init__(
-        self, *, customers_path: str, output_dir: str, shard_size: Any = 500, **kwargs: Any
+        self,
+        *,
+        customers_path: str,
+        output_dir: str,
+        shard_size: Any = 500,
+        max_shards: Any = None,
+        suppression_path: str | None = None,
+        international_email: Any = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if not templated(shard_size):
             parse_count("shard_size", shard_size, minimum=1)
+        if max_shards is not None and not templated(max_shards):
+            parse_count("max_shards", max_shards, minimum=1)
+        if not templated(international_email):
+            flag("international_email", international_email)
         self.customers_path = customers_path
         self.output_dir = output_dir
         self.shard_size = shard_size
+        self.max_shards = max_shards
+        self.suppression_path = suppression_path
+        self.international_email = international_email
+
+    def shard_limit(self) -> int:
+        """How many shards at most: Airflow refuses to map more than ``max_map_length``."""
+        limit = int(conf.getint("core", "max_map_length"))
+        if self.max_shards is not None and str(self.max_shards).strip():
+            limit = min(limit, parse_count("max_shards", self.max_shards, minimum=1))
+        return limit
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         size = parse_count("shard_size", self.shard_size, minimum=1)
-        folder = run_folder(self.output_dir, context["run_id"]) / "shards"
+        limit = self.shard_limit()
+        run = run_folder(self.output_dir, context["run_id"])
         writer = task_writer(context)
-        shards: list[dict[str, Any]] = []
-        rows: list[list[str]] = []
-
-        def flush() -> None:
-            url = str(folder / f"shard-{len(shards):05d}.csv")
-            # Read back by the shard's tasks only: its cells must stay exactly as the CRM wrote.
-            with atomic_csv(
-                url, SHARD_COLUMNS, writer=writer, for_spreadsheets=False
-            ) as shard_file:
-                shard_file.writerows(rows)
-            shards.append({"index": len(shards), "path": url, "customers": len(rows)})
-            rows.clear()
-
-        lines = text_lines(self.customers_path, argument="customers_path")
-        for row in csv.DictReader(lines):
-            rows.append([row.get(column) or "" for column in SHARD_COLUMNS])
-            if len(rows) == size:
-                flush()
-        if rows:
-            flush()
+        if self.suppression_path:  # first: a list that cannot be read stops the run now
+            SuppressionIndex.current(self.suppression_path, run / "suppression", writer=writer)
+        split = split_extract(
+            self.customers_path, run / "shards", shard_size=size, max_shards=limit,
+            international_email=flag("international_email", self.international_email),
+            writer=writer,
+        )  # fmt: skip
+        if "ti" in context:
+            context["ti"].xcom_push(key="rows", value=split.rows_summary())
         self.log.info(
-            "%d customers in %d shards of up to %d",
-            sum(shard["customers"] for shard in shards),
-            len(shards),
-            size,
-        )
-        return shards
+            "%d customers in %d shards of up to %d (shard_size %d, at most %d shards)",
+            split.customers, len(split.shards), split.shard_size, size, limit,
+        )  # fmt: skip
+        if split.rejected_rows:
+            self.log.warning(
+                "%d of %d rows of customers_path refused, listed in %s; the first: %s",
+                split.rejected_rows, split.rows, split.rejects_path,
+                "; ".join(str(msgspec.convert(r, RowError)) for r in split.rejects),
+            )  # fmt: skip
+        return split.shards
 
 
 class FindRemindersOperator(TrustBoundaryOperator):
     """The reminders of one shard: for each lead time and expiry day of `expiry_days`, the
     customers with at least `min_points` AVAILABLE points expiring that day, summed over
     `programs`, via Neo's batched paIds endpoint. Written as NDJSON under the run's folder;
-    XCom: ``{"index", "path", "customers", "reminders", "requests"}``.
+    XCom: ``{"index", "path", "shard", "customers", "reminders", "requests"}``.
 
     Neo may be briefly down or rate-limited: by default the task retries 3 times with
     exponential backoff from ``[core] default_task_retry_delay``, which outlasts a rate-limit
@@ -279,9 +322,7 @@ class FindRemindersOperator(TrustBoundaryOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         shard = structured("shard", self.shard)
-        customers = list(
-            read_customers(csv.DictReader(text_lines(shard["path"], argument="shard")))
-        )
+        customers = read_shard(shard["path"])
         hook = NeoHook(self.neo_conn_id)
         reminders = find_reminders(
             hook,
@@ -300,6 +341,7 @@ class FindRemindersOperator(TrustBoundaryOperator):
         return {
             "index": shard["index"],
             "path": url,
+            "shard": shard["path"],  # the customers' consent, which delivery reads
             "customers": len(customers),
             "reminders": len(reminders),
             "requests": hook.stats.requests,
@@ -311,13 +353,18 @@ class DeliverRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
     channel, each exactly once whatever retries or other runners, skipping who opted out and
     recording the holdout.
 
+    Consent comes from the shard's own rows and the suppression list's index, never from the
+    whole extract: the opt-in columns (``email_opt_in``, ``sms_opt_in``) as the split read them
+    from the CRM extract (``found["shard"]``), and the suppression list as it is when delivery
+    starts (an opt-out added after the split counts).
+
     :param channel: a `ReminderChannel` (the provider's or a brand's own), or the name of one
         of `channels` (templated: ``"{{ params.channel }}"`` lets a run choose).
     :param message: the brand's `ReminderMessage` (templates, subject, unsubscribe link).
-    :param customers_path: the CRM extract, read for its opt-in columns (``email_opt_in``,
-        ``sms_opt_in``) when delivery starts, so that the latest opt-outs count.
     :param suppression_path: a list of customer ids never to message (CSV with a
-        ``customer_id`` column, or NDJSON), read when delivery starts.
+        ``customer_id`` column, or NDJSON). Its index in the run's folder of `output_dir` is
+        used if the list has not changed since it was built (by the split), else built anew.
+    :param output_dir: the folder of the run's files; needed with `suppression_path`.
     :param holdout_share: the share of customers (0 to 1) held out: chosen by a hash of
         `holdout_salt` and the customer id, recorded in the ledger with their points at stake,
         never messaged; the comparison group of `ReminderEffectivenessOperator`.
@@ -327,16 +374,18 @@ class DeliverRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
         taken over and sent twice.
 
     XCom: ``{"index", "channel", "sent", "suppressed", "held_out", "already_sent",
-    "sent_by_another_runner", "taken_over", "lease_lost"}``.
+    "sent_by_another_runner", "taken_over", "lease_lost", "customers_read",
+    "suppression_index_built"}`` (the shard's rows read for consent, and whether the list had
+    changed since the split, so that this delivery read it whole).
     """
 
     template_fields: Sequence[str] = (
-        "found", "channel", "channels", "message", "customers_path", "suppression_path",
+        "found", "channel", "channels", "message", "suppression_path", "output_dir",
         "holdout_share", "holdout_salt", "claim_lease_seconds", "ledger_path", "ledger_conn_id",
     )  # fmt: skip
     # The channel's and the message's own locations are declared on them.
     location_fields: Sequence[str] = (
-        "customers_path", "suppression_path", "ledger_path", "ledger_conn_id",
+        "suppression_path", "output_dir", "ledger_path", "ledger_conn_id",
     )  # fmt: skip
     ui_color = "#b5e2b5"
 
@@ -347,8 +396,8 @@ class DeliverRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
         channel: ReminderChannel | str,
         message: ReminderMessage,
         channels: Mapping[str, ReminderChannel] | None = None,
-        customers_path: str | None = None,
         suppression_path: str | None = None,
+        output_dir: str | None = None,
         holdout_share: Any = 0,
         holdout_salt: str = "neo-reminders",
         claim_lease_seconds: Any = DEFAULT_LEASE_SECONDS,
@@ -368,14 +417,16 @@ class DeliverRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
             raise TypeError(f"channel: expected a ReminderChannel or a name, got {channel!r}")
         if not templated(holdout_share):
             parse_share("holdout_share", holdout_share)
+        if suppression_path and not output_dir:
+            raise ValueError("output_dir: needed with suppression_path (where its index lives)")
         if not templated(claim_lease_seconds):
             number("claim_lease_seconds", claim_lease_seconds, minimum=1, integer=False)
         self.found = found
         self.channel = channel
         self.channels = dict(channels or {})
         self.message = message
-        self.customers_path = customers_path
         self.suppression_path = suppression_path
+        self.output_dir = output_dir
         self.holdout_share = holdout_share
         self.holdout_salt = holdout_salt
         self.claim_lease_seconds = claim_lease_seconds
@@ -409,6 +460,13 @@ class DeliverRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
             number("claim_lease_seconds", self.claim_lease_seconds, minimum=1, integer=False)
         )
         composer = self.message.composer()
+        if not found.get("shard"):
+            # Without the shard's rows the opt-in columns are unknown: never guess consent.
+            raise ValueError(
+                "found: names no 'shard' (the shard file FindRemindersOperator read), so the"
+                " customers' opt-in columns are unknown"
+            )
+        customers = read_shard(found["shard"])
         ledger = self.open_ledger()
         try:
             with channel:
@@ -420,10 +478,12 @@ class DeliverRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
                         " sent could be taken over and sent twice; raise claim_lease_seconds or"
                         " lower the channel's timeout"
                     )
-                consent = Consent.read(
+                suppression, built = self.suppression_index(context)
+                consent = Consent.of(
                     medium=channel.medium,
-                    customers_path=self.customers_path or None,
-                    suppression_path=self.suppression_path or None,
+                    customers=customers,
+                    customer_ids=(reminder.customer_id for reminder in reminders),
+                    suppression=suppression,
                 )
                 delivery = deliver_batches(
                     reminders,
@@ -441,7 +501,19 @@ class DeliverRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
                 )
         finally:
             ledger.close()
-        return {"index": found["index"], "channel": channel.name, **msgspec.to_builtins(delivery)}
+        return {
+            "index": found["index"], "channel": channel.name, **msgspec.to_builtins(delivery),
+            "customers_read": len(customers), "suppression_index_built": built,
+        }  # fmt: skip
+
+    def suppression_index(self, context: Any) -> tuple[SuppressionIndex | None, bool]:
+        """The suppression list's index as the list is now, and whether it was built here."""
+        if not self.suppression_path:
+            return None, False
+        if not self.output_dir:
+            raise ValueError("output_dir: needed with suppression_path (where its index lives)")
+        folder = run_folder(self.output_dir, context["run_id"]) / "suppression"
+        return SuppressionIndex.current(self.suppression_path, folder, writer=task_writer(context))
 
 
 class PublishRemindersOperator(_LedgerArguments, TrustBoundaryOperator):

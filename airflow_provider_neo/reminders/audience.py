@@ -3,9 +3,12 @@ the holdout (a stable share of customers never reminded, the comparison group)."
 
 from __future__ import annotations
 
-import csv
 import hashlib
+from collections.abc import Iterable
 from typing import Final
+
+from airflow_provider_neo.reminders.model import Customer
+from airflow_provider_neo.reminders.suppression import SuppressionIndex
 
 
 def in_holdout(customer_id: int, *, share: float, salt: str) -> bool:
@@ -18,35 +21,38 @@ def in_holdout(customer_id: int, *, share: float, salt: str) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
-# The opt-in column of the CRM extract for each medium; an absent column means opted in.
+# The opt-in column of the CRM extract for each medium (`Customer` carries it from the shard).
 OPT_IN_COLUMNS: Final = {"email": "email_opt_in", "sms": "sms_opt_in", "whatsapp": "sms_opt_in"}
-_OPTED_OUT_VALUES: Final = frozenset({"0", "false", "no", "n", "off", "f"})
 
 
 class Consent:
-    """Who may not be messaged on one medium: the customers whose opt-in column of the CRM
-    extract says no (false/0/no/n/off, any case; other values and an absent column are yes) and
-    the ids of a suppression list (a CSV with a ``customer_id`` column, or NDJSON, at any
-    ObjectStoragePath). Read when delivery starts, so the latest opt-outs count."""
+    """Who may not be messaged on one medium, among the customers of one shard: those whose
+    opt-in column of the CRM extract says no (as the split read it, `reminders.crm`) and those
+    on the suppression list (its index as of now, `reminders.suppression`). Built when
+    delivery starts, from the shard's own rows: its cost is the shard's, not the extract's."""
 
     def __init__(self, opted_out: set[int]) -> None:
         self.opted_out = opted_out
 
     @classmethod
-    def read(
-        cls, *, medium: str, customers_path: str | None = None, suppression_path: str | None = None
+    def of(
+        cls,
+        *,
+        medium: str,
+        customers: Iterable[Customer],
+        customer_ids: Iterable[int],
+        suppression: SuppressionIndex | None = None,
     ) -> Consent:
-        from airflow_provider_neo.utils.customers import customers_from_file
-        from airflow_provider_neo.utils.files import text_lines
-
-        opted_out: set[int] = set()
+        """Consent for `customer_ids` (those about to be messaged), from the shard's
+        `customers` and the `suppression` index."""
         column = OPT_IN_COLUMNS.get(medium)
-        if customers_path and column:
-            for row in csv.DictReader(text_lines(customers_path, argument="customers_path")):
-                if (row.get(column) or "").strip().lower() in _OPTED_OUT_VALUES:
-                    opted_out.add(int(row["customer_id"]))
-        if suppression_path:
-            opted_out.update(int(value) for value in customers_from_file(suppression_path))
+        opted_out = {
+            customer.customer_id
+            for customer in customers
+            if column is not None and not getattr(customer, column)
+        }
+        if suppression is not None:
+            opted_out |= suppression.members(customer_ids)
         return cls(opted_out)
 
     def allows(self, customer_id: int) -> bool:

@@ -4,7 +4,7 @@ with Neo's batched paIds endpoint and summed over the brand's programs."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from airflow_provider_neo.hooks.neo import NeoHook
@@ -60,13 +60,3 @@ def find_reminders(
                         )
                     )
     return reminders
-
-
-def read_customers(lines: Iterable[dict[str, str]]) -> Iterator[Customer]:
-    for row in lines:
-        yield Customer(
-            customer_id=int(row["customer_id"]),
-            email=row["email"].strip(),
-            first_name=(row.get("first_name") or "").strip(),
-            mobile=(row.get("mobile") or "").strip(),
-        )

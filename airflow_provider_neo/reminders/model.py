@@ -11,10 +11,15 @@ import msgspec
 
 
 class Customer(msgspec.Struct, frozen=True):
+    """A row of the CRM extract, checked (`reminders.crm`): shard files carry it, consent
+    included, so that no later step reads the extract again."""
+
     customer_id: int
     email: str
-    first_name: str
+    first_name: str = ""
     mobile: str = ""  # for SMS and WhatsApp; an optional column of the CRM extract
+    email_opt_in: bool = True
+    sms_opt_in: bool = True
 
 
 class ProgramCategory(msgspec.Struct, frozen=True):

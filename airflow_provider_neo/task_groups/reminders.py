@@ -30,9 +30,23 @@ class ExpiryReminderTaskGroup(TaskGroup):
     others), then ``publish``. See the operators in `airflow_provider_neo.operators.reminders`
     for what each argument means; every one of them is templated.
 
+    Shards stay within Airflow's limit on mapped instances at any size: there are at most
+    `max_shards` of them, and never more than ``[core] max_map_length`` (1,024 by default, read
+    from the deployment's config when ``split_customers`` runs); a shard holds `shard_size`
+    customers, or ``ceil(customers / that bound)`` when the extract is larger. The split streams
+    the extract once (memory flat in its size) and each shard's delivery reads only its own
+    rows and the suppression list's index, so a day's cost grows linearly with the customers.
+
     :param customers_path: the CRM extract: a CSV of ``customer_id,email,first_name`` (and
-        ``mobile``, ``email_opt_in``, ``sms_opt_in`` where used), at any ObjectStoragePath.
+        ``mobile``, ``email_opt_in``, ``sms_opt_in`` where used), at any ObjectStoragePath,
+        every row checked (`airflow_provider_neo.reminders.crm`; bad rows are refused alone
+        and listed in the run's ``shards/rejects.csv``).
     :param output_dir: where the run's shard files, the day's reminder list and its summary go.
+    :param shard_size: customers per shard (500), more when the extract needs it (above).
+    :param max_shards: the most shards, below ``[core] max_map_length`` if the deployment wants
+        fewer mapped instances per run.
+    :param international_email: take non-ASCII (RFC 6531) addresses; only for channels whose
+        server takes them (SMTPUTF8).
     :param channel: a `ReminderChannel`, or the name of one of `channels`.
     :param message: the brand's `ReminderMessage`.
     :param ledger_path: the sent-ledger as a SQLite file, for one machine; or
@@ -58,6 +72,8 @@ class ExpiryReminderTaskGroup(TaskGroup):
         programs: Any = DEFAULT_PROGRAMS,
         min_points: Any = 1,
         shard_size: Any = 500,
+        max_shards: Any = None,
+        international_email: Any = False,
         suppression_path: str | None = None,
         holdout_share: Any = 0,
         holdout_salt: str = "neo-reminders",
@@ -78,7 +94,8 @@ class ExpiryReminderTaskGroup(TaskGroup):
             )  # fmt: skip
             shards = SplitCustomersOperator(
                 task_id="split_customers", customers_path=customers_path,
-                output_dir=output_dir, shard_size=shard_size, **trust,
+                output_dir=output_dir, shard_size=shard_size, max_shards=max_shards,
+                suppression_path=suppression_path, international_email=international_email, **trust,
             )  # fmt: skip
 
             @task_group(group_id="shard")
@@ -90,8 +107,8 @@ class ExpiryReminderTaskGroup(TaskGroup):
                 )  # fmt: skip
                 return DeliverRemindersOperator(
                     task_id="send", found=found.output, channel=channel, channels=channels,
-                    message=message, customers_path=customers_path,
-                    suppression_path=suppression_path, holdout_share=holdout_share,
+                    message=message, suppression_path=suppression_path, output_dir=output_dir,
+                    holdout_share=holdout_share,
                     holdout_salt=holdout_salt, claim_lease_seconds=claim_lease_seconds, **ledger,
                     **trust,
                 )  # fmt: skip

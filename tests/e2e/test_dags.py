@@ -315,3 +315,92 @@ def test_transaction_points_wait_deferred_then_email_once(env: DemoEnvironment) 
     assert notes[0]["To"] == email
     transaction_points_run(env, "BILL-E2E-1")  # the same transaction again
     assert len([m for m in env.mailbox.messages() if m["X-Neo-Notification-Key"]]) == 1
+
+
+def _run_folders(data_dir: Path) -> set[Path]:
+    """The runs' folders of shards and indexes (``neo/runs/<run id>``), whichever ids they have."""
+    return set((data_dir / "neo" / "runs").glob("*"))
+
+
+def test_more_shards_than_max_map_length_allows_are_bounded_and_deliver_exactly_the_reminders(
+    env: DemoEnvironment,
+) -> None:
+    day = (dt.date.fromisoformat(DAY) + dt.timedelta(days=24)).isoformat()
+    expected = expected_reminders(env, day)
+    with env.customers_csv.open() as handle:
+        customers = len(list(csv.DictReader(handle)))
+    before, runs = len(emailed_keys(env)), _run_folders(env.data_dir)
+    # About 1,200 customers in shards of 2: 600 mapped instances; Airflow maps at most 4 here.
+    result = env.dags_test(
+        REMINDER_DAG, day, {"shard_size": 2, "catch_up_days": 0},
+        env={"AIRFLOW__CORE__MAX_MAP_LENGTH": "4"},
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    assert "too large to map" not in output
+    (run,) = _run_folders(env.data_dir) - runs
+    shards = sorted(run.glob("shards/shard-*.ndjson"))
+    size = -(-customers // 4)
+    assert [len(path.read_text().splitlines()) for path in shards] == [
+        size, size, size, customers - 3 * size,
+    ]  # fmt: skip
+    assert sorted(emailed_keys(env)[before:]) == sorted(expected)
+    assert summary_file(env, day)["customers_checked"] == customers
+
+
+def test_bad_crm_rows_are_refused_alone_and_every_other_customer_is_reminded(
+    env: DemoEnvironment, tmp_path: Path
+) -> None:
+    """The CRM extract as a careless export gives it, in a deployment of its own (its
+    NEO_DATA_DIR: extract, output folder and ledger): headers in other cases, an address list,
+    a typo'd id, a consent word nobody defined, a customer listed twice, a NUL; and one opt-out.
+    """
+    day = (dt.date.fromisoformat(DAY) + dt.timedelta(days=27)).isoformat()
+    expected = expected_reminders(env, day)
+    reminded = sorted({int(key.split(":")[0]) for key in expected})
+    assert len(reminded) >= 6
+    listed, typo, unknown_word, twice, nul, said_no = reminded[:6]
+    data_dir = tmp_path / "brand"
+    data_dir.mkdir()
+    with env.customers_csv.open() as handle:
+        rows = list(csv.DictReader(handle))
+    lines = ["Customer_ID,EMAIL, First_Name ,email_opt_in"]
+    bad_lines: dict[int, list[int]] = {}
+    for row in rows:
+        customer, email, name = int(row["customer_id"]), row["email"], row["first_name"]
+        consent = {unknown_word: "unsubscribed", said_no: "No"}.get(customer, "")
+        if customer == listed:
+            email = f'"{email},attacker@x.test"'
+        if customer == nul:
+            name = f"{name}\x00"
+        shown = f"{customer:_}" if customer == typo else str(customer)
+        if customer in (listed, typo, unknown_word, twice, nul):
+            bad_lines.setdefault(customer, []).append(len(lines) + 1)
+        lines.append(f"{shown},{email},{name},{consent}")
+        if customer == twice:
+            bad_lines[customer].append(len(lines) + 1)
+            lines.append(f"{customer},other.{email},{name},")
+    (data_dir / "customers.csv").write_text("\n".join(lines) + "\n")
+    before = len(emailed_keys(env))
+
+    result = env.dags_test(REMINDER_DAG, day, env={"NEO_DATA_DIR": str(data_dir)})
+    output = result.stdout + result.stderr
+    refused = {listed, typo, unknown_word, twice, nul}
+    assert sorted(emailed_keys(env)[before:]) == sorted(
+        key for key in expected if int(key.split(":")[0]) not in refused | {said_no}
+    ), output[-5000:]
+    (run,) = _run_folders(data_dir)
+    rejects = run / "shards" / "rejects.csv"
+    with rejects.open(newline="") as handle:
+        found = [(int(r["line"]), r["column"], r["param"]) for r in csv.DictReader(handle)]
+    assert sorted(found) == sorted(
+        [(bad_lines[listed][0], "email", "customers_path"),
+         (bad_lines[typo][0], "customer_id", "customers_path"),
+         (bad_lines[unknown_word][0], "email_opt_in", "customers_path"),
+         (bad_lines[twice][0], "customer_id", "customers_path"),
+         (bad_lines[twice][1], "customer_id", "customers_path"),
+         (bad_lines[nul][0], "first_name", "customers_path")]
+    )  # fmt: skip
+    summary = json.loads((data_dir / "neo" / "reminders" / f"{day}.summary.json").read_text())
+    assert summary["customers_checked"] == len(rows) - 5
+    assert summary["suppressed"] == sum(1 for key in expected if key.startswith(f"{said_no}:"))

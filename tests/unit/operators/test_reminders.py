@@ -5,6 +5,7 @@ converted, and the task group's tasks and their order."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,6 +47,15 @@ WRONG: dict[str, Any] = {
     ),
     "holdout_share": lambda: DeliverRemindersOperator(
         task_id="t", found={}, channel=Quiet(), message=MESSAGE, holdout_share=1.5
+    ),
+    "max_shards": lambda: SplitCustomersOperator(
+        task_id="t", customers_path="c", output_dir="o", max_shards=0
+    ),
+    "international_email": lambda: SplitCustomersOperator(
+        task_id="t", customers_path="c", output_dir="o", international_email="maybe"
+    ),
+    "output_dir": lambda: DeliverRemindersOperator(
+        task_id="t", found={}, channel=Quiet(), message=MESSAGE, suppression_path="s.csv"
     ),
 }
 
@@ -96,3 +106,56 @@ def test_the_task_group_chains_the_steps_with_one_mapped_group_per_shard() -> No
         "reminders.shard.send",
     )
     assert group.publish is publish
+
+
+class _TaskInstance:
+    """What the split reads of its task instance: its identity, and where XComs go."""
+
+    dag_id, run_id, task_id, map_index = "d", "r", "split_customers", -1
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def _split(tmp_path: Path, **arguments: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    ti = _TaskInstance()
+    shards = SplitCustomersOperator(
+        task_id="split_customers", customers_path=str(tmp_path / "crm.csv"),
+        output_dir=str(tmp_path / "out"), **arguments,
+    ).execute({"run_id": "r", "ti": ti})  # fmt: skip
+    return shards, ti.pushed["rows"]
+
+
+def test_the_split_maps_no_more_shards_than_max_map_length_and_max_shards_allow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [f"{400000001 + n},c{n}@example.com,C{n}" for n in range(20)]
+    (tmp_path / "crm.csv").write_text("customer_id,email,first_name\n" + "\n".join(lines))
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "3")
+    shards, rows = _split(tmp_path, shard_size=2)
+    assert [shard["customers"] for shard in shards] == [7, 7, 6]
+    assert rows == {"rows": 20, "customers": 20, "rejected_rows": 0,
+                    "rejects_path": str(tmp_path / "out/runs/r/shards/rejects.csv"),
+                    "rejects": []}  # fmt: skip
+    shards, _ = _split(tmp_path, shard_size=2, max_shards="2")
+    assert [shard["customers"] for shard in shards] == [10, 10]
+
+
+def test_the_split_counts_rejected_rows_in_its_xcom_and_fails_on_a_file_level_error(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "crm.csv").write_text(
+        "customer_id,email,first_name\n1,a@example.com,A\n 2,b@example.com,B\n3,c@x,C\n"
+    )
+    shards, rows = _split(tmp_path)
+    assert [shard["customers"] for shard in shards] == [1]
+    assert rows["rejected_rows"] == 2
+    assert [(r["line"], r["column"]) for r in rows["rejects"]] == [
+        (3, "customer_id"), (4, "email"),
+    ]  # fmt: skip
+    (tmp_path / "crm.csv").write_text("customer_id,mail,first_name\n1,a@example.com,A\n")
+    with pytest.raises(ValueError, match=r"^customers_path: .*crm.csv has no 'email' column"):
+        _split(tmp_path)

@@ -1,5 +1,6 @@
 """The holdout: a stable share of customers chosen by a salted hash, recorded in the sent-ledger
-with the points they had at stake and never sent; and ledgers from before stakes stay readable."""
+with the points they had at stake and never sent; consent from the shard's rows and the
+suppression index; and ledgers from before stakes stay readable."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from airflow_provider_neo.reminders.audience import Consent, in_holdout
 from airflow_provider_neo.reminders.delivery import deliver
 from airflow_provider_neo.reminders.ledger import SentLedger, Stake
-from airflow_provider_neo.reminders.model import Reminder
+from airflow_provider_neo.reminders.model import Customer, Reminder
+from airflow_provider_neo.reminders.suppression import SuppressionIndex
 
 CUSTOMERS = range(400_000_001, 400_010_001)  # 10,000 customer ids, as the simulator numbers them
 
@@ -84,13 +87,25 @@ def test_suppressed_reminders_are_counted_and_leave_no_trace_in_the_ledger(tmp_p
     reminders = _reminders(10)
     suppression = tmp_path / "suppressed.csv"
     suppression.write_text(f"customer_id\n{CUSTOMERS[0]}\n{CUSTOMERS[1]}\n")
-    consent = Consent.read(medium="email", suppression_path=str(suppression))
+    index, _ = SuppressionIndex.current(str(suppression), ObjectStoragePath(tmp_path / "index"))
+    # The shard's rows: the third customer said no in the CRM extract's email_opt_in column,
+    # the fourth only to SMS.
+    shard = [
+        Customer(customer_id=CUSTOMERS[2], email="c@example.com", email_opt_in=False),
+        Customer(customer_id=CUSTOMERS[3], email="d@example.com", sms_opt_in=False),
+    ]
+    consent = Consent.of(
+        medium="email", customers=shard, customer_ids=[r.customer_id for r in reminders],
+        suppression=index,
+    )  # fmt: skip
     done = deliver(
         reminders, ledger, lambda r: None, owner="try-1",
         suppressed=lambda r: not consent.allows(r.customer_id),
     )  # fmt: skip
-    assert (done.suppressed, done.sent) == (2, 8)
-    assert ledger.sent_keys() == {r.key for r in reminders[2:]}
+    assert (done.suppressed, done.sent) == (3, 7)
+    assert ledger.sent_keys() == {r.key for r in reminders[3:]}
+    sms = Consent.of(medium="sms", customers=shard, customer_ids=CUSTOMERS[:4])
+    assert [sms.allows(c) for c in CUSTOMERS[:4]] == [True, True, True, False]
     ledger.close()
 
 
