@@ -107,7 +107,7 @@ def test_the_dag_author_may_open_a_location_param_by_name() -> None:
         deliver = DeliverRemindersOperator(
             task_id="send", found={}, channel=BrandChannel(url="https://esp.example"),
             message=ReminderMessage(unsubscribe_url=URL, text_template="{{ params.text }}"),
-            suppression_path="{{ params.suppression_path }}",
+            suppression_path="{{ params.suppression_path }}", output_dir="/data/neo",
             conf_may_set=["suppression_path"],
         )  # fmt: skip
     run_with_conf(deliver, {"suppression_path": "/data/today-opt-outs.csv"})

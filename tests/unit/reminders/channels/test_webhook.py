@@ -270,12 +270,13 @@ def test_a_deadline_not_shorter_than_the_claim_lease_fails_the_delivery_before_s
     """A batch still being sent when its claims' lease runs out could be taken over by another
     runner and sent twice: the delivery refuses such a pair before claiming anything."""
     monkeypatch.setenv("AIRFLOW_VAR_NEO_UNSUBSCRIBE_SECRET", "brand-secret")
-    found = tmp_path / "found.ndjson"
+    found, shard = tmp_path / "found.ndjson", tmp_path / "shard.ndjson"
     found.write_text("")
+    shard.write_text("")
     with LoopbackServer(answer(202)) as receiver:
         conn_id = hook_connection(receiver, timeout=90)
         deliver = DeliverRemindersOperator(
-            task_id="send", found={"index": 0, "path": str(found)},
+            task_id="send", found={"index": 0, "path": str(found), "shard": str(shard)},
             channel=WebhookChannel(http_conn_id=conn_id), claim_lease_seconds=60,
             message=ReminderMessage(unsubscribe_url="https://b.example/u?c={customer_id}&t={token}"),
             ledger_path=str(tmp_path / "ledger.sqlite3"),
