@@ -16,6 +16,8 @@ published, each reminded customer's allocations expiring in the next 31 days are
 program (``exports/<ds>/``, CSV) for the brand's CRM or warehouse.
 
 If the brand has Capillary Loyalty+'s own expiry notices on, leave out overlapping lead times.
+The tasks that call Neo run in the ``neo`` pool, whose slots the deployment sets from the
+connection's rate budget (README: "Budget, pools and concurrency").
 """
 
 from __future__ import annotations
@@ -41,10 +43,6 @@ EXPORTS = [  # one export task per program, each to its own file
     {"program_id": p, "point_category_id": c,
      "output_path": "{{ params.output_dir }}/exports/{{ ds }}/" + f"{p}-{c}.csv"}
     for p, c in PROGRAMS
-]  # fmt: skip
-EXPORTS = [  # one export task per program, each its own file
-    {"program_id": p, "point_category_id": c, "output_path": "{{ params.output_dir }}/exports/"
-     "{{ ds }}/" + f"{p}-{c}.csv"} for p, c in PROGRAMS
 ]  # fmt: skip
 
 
@@ -94,6 +92,7 @@ def neo_points_expiry_reminder() -> None:
             unsubscribe_mailto="unsubscribe@example.com",
         ),
         channel="{{ params.channel }}",
+        pool="neo",  # find, and send when the run chooses neo_message
         channels={
             "email": SmtpEmailChannel(smtp_conn_id="smtp_default", from_email=FROM),
             "neo_message": NeoMessageChannel(
@@ -112,6 +111,7 @@ def neo_points_expiry_reminder() -> None:
         days_ahead=0,
         window_days=31,
         output_format="csv",
+        pool="neo",
     ).expand_kwargs(EXPORTS)
     # [END howto_operator_expiring_points]
     reminders >> export

@@ -75,7 +75,7 @@ CSV_COLUMNS = [
     },
 )
 def neo_reminder_effectiveness() -> None:
-    @task(retries=3, retry_exponential_backoff=True)
+    @task(retries=3, retry_exponential_backoff=True, pool="neo")  # it reads paIds
     def report(params: dict[str, Any], ds: str) -> dict[str, Any]:
         """Measure every passed expiry day's reminders against the holdout; write CSV and HTML."""
         hook = NeoHook(params["neo_conn_id"])
