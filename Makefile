@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := scripts/uv
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test compat lint format simulator bench-hook bench-simulator bench-ledger bench bench-budget clean
+.PHONY: venv demo test compat lint format simulator bench-hook bench-simulator bench-ledger bench bench-budget bench-scale clean
 
 venv:
 	@$(UV) sync --frozen --quiet --extra celery --extra redis
@@ -54,3 +54,9 @@ bench-ledger: venv
 bench-budget: venv
 	@scripts/install-servers
 	@$(UV) run --frozen --no-sync python benchmarks/shared_budget.py $(ARGS)
+
+# The reminder DAG on 100,000, 300,000 and 1,000,000 generated customers (ARGS=--quick: 3,000):
+# time, Neo requests and peak RSS per task kind, ledger and metadata rows, and a projection for
+# 10,000,000 customers at several rate budgets; a full run writes them to docs/benchmarks.md.
+bench-scale: venv
+	@$(UV) run --frozen --no-sync python benchmarks/reminder_scale.py $(ARGS)

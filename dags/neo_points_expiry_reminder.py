@@ -17,8 +17,9 @@ the HTTP connection ``neo_reminder_webhook``). Files and the ledger are the depl
 ``neo/``), ``$NEO_SUPPRESSION_PATH``, ``$NEO_LEDGER_CONN_ID``; a run's conf sets the params only.
 The steps are the provider's operators, chained by ``ExpiryReminderTaskGroup``. Once the day is
 published, each reminded customer's allocations expiring in the next 31 days are exported per
-program (``exports/<ds>/``, CSV) for the brand's CRM or warehouse. If the brand has Capillary
-Loyalty+'s own expiry notices on, leave out overlapping lead times.
+program (``exports/<ds>/``, CSV) for the brand's CRM or warehouse. The tasks that call Neo run
+in the ``neo`` pool, whose slots the deployment sets from the connection's rate budget. If the
+brand has Capillary Loyalty+'s own expiry notices on, leave out overlapping lead times.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def neo_points_expiry_reminder() -> None:
             unsubscribe_url="https://rewards.example.com/unsubscribe?customer={customer_id}&token={token}",
             unsubscribe_mailto="unsubscribe@example.com",
         ),
-        channel="{{ params.channel }}",  # one of the channels below, all set here
+        channel="{{ params.channel }}",
+        pool="neo",  # find, and send when the run chooses neo_message
         channels={
             "email": SmtpEmailChannel(smtp_conn_id="smtp_default", from_email=FROM),
             "neo_message": NeoMessageChannel(
@@ -111,6 +113,7 @@ def neo_points_expiry_reminder() -> None:
         days_ahead=0,
         window_days=31,
         output_format="csv",
+        pool="neo",
     ).expand_kwargs(EXPORTS)
     # [END howto_operator_expiring_points]
     reminders >> export

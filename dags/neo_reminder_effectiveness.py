@@ -47,6 +47,7 @@ OUTPUT_DIR = f"{DATA_DIR}/neo"
 def neo_reminder_effectiveness() -> None:
     ReminderEffectivenessOperator(
         task_id="report",
+        pool="neo",  # it reads paIds: within the connection's rate budget
         output_dir=OUTPUT_DIR,
         programs="{{ params.programs }}",
         ledger_path=f"{OUTPUT_DIR}/sent-ledger.sqlite3",

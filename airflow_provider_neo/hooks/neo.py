@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
@@ -120,6 +120,19 @@ def _query(endpoint: Endpoint[Any], arguments: dict[str, tuple[str, Any]]) -> di
         for param, argument in names.items():
             reason = re.sub(rf"\b{param}\b", argument, reason)
         raise InvalidParameter(names.get(exc.parameter, exc.parameter), reason) from None
+
+
+@dataclass(frozen=True)
+class PointsAwardedQuery:
+    """One paIds question asked of many customers: a program's point category, an expiry window
+    and the status (see `NeoHook.iter_points_awarded_queries`)."""
+
+    program_id: int
+    point_category_id: int
+    expiry_start: DateLike
+    expiry_end: DateLike
+    status: str = "AVAILABLE"
+    org_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -411,12 +424,33 @@ class NeoHook(BaseHook):
             status=status,
             org_id=org_id,
         )
+        return self._stream(self._points_awarded_batch, queries)
 
-        def fetch(query: dict[str, str]) -> list[PointsAwardedSummary]:
-            rows = self._drive(self.exchange.fetch(POINTS_AWARDED, query))
-            return with_query_status(rows, query["status"])  # Neo's rows do not carry it
+    def iter_points_awarded_queries(
+        self, customer_ids: Iterable[int | str], queries: Iterable[PointsAwardedQuery]
+    ) -> Records[tuple[PointsAwardedQuery, PointsAwardedSummary]]:
+        """paIds for several queries (programs, expiry days) over the same customers: the
+        batches of every query share the hook's one bounded pool, so the queries run at once,
+        within `max_concurrency` and the rate budget. Each row comes with its query, as its
+        batch completes. Every query is checked before any request."""
+        if not isinstance(customer_ids, Collection):
+            customer_ids = tuple(customer_ids)  # read once per query
+        batches = [
+            (query, self._points_awarded_queries(customer_ids, **asdict(query)))
+            for query in queries
+        ]
 
-        return self._stream(fetch, queries)
+        def fetch(
+            item: tuple[PointsAwardedQuery, dict[str, str]],
+        ) -> list[tuple[PointsAwardedQuery, PointsAwardedSummary]]:
+            query, params = item
+            return [(query, row) for row in self._points_awarded_batch(params)]
+
+        return self._stream(fetch, ((q, params) for q, each in batches for params in each))
+
+    def _points_awarded_batch(self, query: dict[str, str]) -> list[PointsAwardedSummary]:
+        rows = self._drive(self.exchange.fetch(POINTS_AWARDED, query))
+        return with_query_status(rows, query["status"])  # Neo's rows do not carry it
 
     def iter_expiring_allocations(
         self,

@@ -16,8 +16,10 @@ from airflow_provider_neo.operators.reminders import (
     FindRemindersOperator,
     PublishRemindersOperator,
     SplitCustomersOperator,
+    templated,
 )
 from airflow_provider_neo.reminders.channels.base import ReminderChannel
+from airflow_provider_neo.reminders.channels.neo_message import NeoMessageChannel
 from airflow_provider_neo.reminders.ledger import DEFAULT_LEASE_SECONDS
 from airflow_provider_neo.reminders.message import ReminderMessage
 
@@ -54,6 +56,12 @@ class ExpiryReminderTaskGroup(TaskGroup):
     :param conf_may_set: the params a triggered run's conf may set although a location reads
         them (a file, a folder, the ledger, a connection, the channels' and the message's
         targets and templates); by default none. Given to every task of the group.
+    :param pool: the Airflow pool of the tasks that call Neo, so that no more of them run at
+        once, across every worker, than the connection's rate budget keeps busy (the README's
+        "Budget, pools and concurrency" gives the rule for its slots): ``shard.find``, and
+        ``shard.send`` when the channel may be `NeoMessageChannel` (one of `channels` that a
+        templated `channel` may name counts). None: Airflow's default pool.
+    :param pool_slots: the slots each of those tasks takes in `pool`.
     """
 
     def __init__(
@@ -80,6 +88,8 @@ class ExpiryReminderTaskGroup(TaskGroup):
         claim_lease_seconds: Any = DEFAULT_LEASE_SECONDS,
         neo_conn_id: str = DEFAULT_CONN_ID,
         conf_may_set: Iterable[str] = (),
+        pool: str | None = None,
+        pool_slots: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(group_id=group_id, **kwargs)
@@ -87,6 +97,8 @@ class ExpiryReminderTaskGroup(TaskGroup):
             raise TypeError(f"conf_may_set: expected a list of param names, got {conf_may_set!r}")
         trust: dict[str, Any] = {"conf_may_set": tuple(conf_may_set)}
         ledger = {"ledger_path": ledger_path, "ledger_conn_id": ledger_conn_id}
+        neo_pool: dict[str, Any] = {"pool": pool, "pool_slots": pool_slots} if pool else {}
+        send_pool = neo_pool if _may_call_neo(channel, channels) else {}
         with self:
             days = ExpiryDaysOperator(
                 task_id="expiry_days", lead_times=lead_times, catch_up_days=catch_up_days,
@@ -104,13 +116,14 @@ class ExpiryReminderTaskGroup(TaskGroup):
                 found = FindRemindersOperator(
                     task_id="find", shard=shard, expiry_days=expiry_days, output_dir=output_dir,
                     programs=programs, min_points=min_points, neo_conn_id=neo_conn_id, **trust,
+                    **neo_pool,
                 )  # fmt: skip
                 return DeliverRemindersOperator(
                     task_id="send", found=found.output, channel=channel, channels=channels,
                     message=message, suppression_path=suppression_path, output_dir=output_dir,
                     holdout_share=holdout_share,
                     holdout_salt=holdout_salt, claim_lease_seconds=claim_lease_seconds, **ledger,
-                    **trust,
+                    **trust, **send_pool,
                 )  # fmt: skip
 
             delivered = shard.partial(expiry_days=days.output).expand(shard=shards.output)
@@ -121,3 +134,15 @@ class ExpiryReminderTaskGroup(TaskGroup):
                 deliver_task_id=f"{shard_tasks}.send", **ledger, **trust,
             )  # fmt: skip
             delivered >> self.publish
+
+
+def _may_call_neo(
+    channel: ReminderChannel | str, channels: Mapping[str, ReminderChannel] | None
+) -> bool:
+    """Whether delivery may go through Neo (`NeoMessageChannel`, on the connection's rate
+    budget): a channel is known when the DAG is parsed, a templated name only when a run
+    renders it, so any of `channels` it may name counts."""
+    if isinstance(channel, ReminderChannel):
+        return isinstance(channel, NeoMessageChannel)
+    named = (channels or {}).values() if templated(channel) else [(channels or {}).get(channel)]
+    return any(isinstance(candidate, NeoMessageChannel) for candidate in named)

@@ -91,6 +91,17 @@ def test_compose_runs_the_simulator_distributions_commands() -> None:
     assert all(importlib.util.find_spec(module) is not None for module in modules)
 
 
+def test_airflow_init_creates_the_neo_pool_the_rate_budget_allows() -> None:
+    """The README's rule: slots = requests_per_minute // max_concurrency of the connection."""
+    spec = compose.load()
+    neo = json.loads(spec["x-airflow-common"]["environment"]["AIRFLOW_CONN_NEO_DEFAULT"])
+    init = spec["services"]["airflow-init"]["command"][-1]
+    pool = re.search(r'airflow pools set neo (\d+) "Neo API"', init)
+    assert pool is not None
+    extra = neo["extra"]
+    assert int(pool.group(1)) == extra["requests_per_minute"] // extra["max_concurrency"] == 11
+
+
 def test_the_local_topology_runs_the_compose_environment_and_commands(tmp_path: object) -> None:
     """The two cannot drift apart: every compose variable reaches the local processes, with only
     the service addresses changed to their loopback counterparts."""
@@ -132,6 +143,7 @@ def test_the_topology_runs_airflow_inits_command_with_local_addresses_and_paths(
     assert (bash, flag) == ("/bin/bash", "-c")
     assert script == (
         "airflow db migrate"
+        ' && airflow pools set neo 11 "Neo API"'
         " && python -m airflow_provider_neo.reminders.ledger --conn-id neo_ledger --create-database"
         " && python -m neo_simulator.customers_csv --url http://127.0.0.1:18790"
         f" --out {tmp_path}/data/customers.csv"
