@@ -6,8 +6,9 @@ exactly once across retries, re-runs and workers (the sent-ledger), skipping who
 (``email_opt_in`` / ``sms_opt_in`` columns and ``suppression_path``) and holding out
 ``holdout_share`` of customers as the comparison group of ``neo_reminder_effectiveness``.
 Missed days are caught up, ``catch_up_days`` back. The day's list and totals go to
-``reminders/<ds>.csv`` and ``.summary.json``; a failed shard fails the run after the others
-delivered, and a re-run sends exactly what is missing.
+``reminders/<ds>.csv`` and ``.summary.json``; a failed shard, or a reminder refused for good (a
+bad address), fails the run after the rest delivered, and a re-run sends exactly what is
+missing. The sent-ledger keeps reminders ``NEO_LEDGER_PRUNE_AFTER_DAYS`` (90) days past expiry.
 
 ``channel``: ``email`` (SMTP), ``neo_message`` (Capillary's sendMessage, on
 ``neo_message_channel`` email, sms or whatsapp) or ``webhook`` (JSON batches to ``webhook_url``).
@@ -37,11 +38,6 @@ from airflow_provider_neo.task_groups.reminders import ExpiryReminderTaskGroup
 DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
 FROM = "rewards@example.com"
 PROGRAMS = [(2282, 17383), (3379, 40022), (3379, 40023)]  # (program, point category)
-EXPORTS = [  # one export task per program, each to its own file
-    {"program_id": p, "point_category_id": c,
-     "output_path": "{{ params.output_dir }}/exports/{{ ds }}/" + f"{p}-{c}.csv"}
-    for p, c in PROGRAMS
-]  # fmt: skip
 EXPORTS = [  # one export task per program, each its own file
     {"program_id": p, "point_category_id": c, "output_path": "{{ params.output_dir }}/exports/"
      "{{ ds }}/" + f"{p}-{c}.csv"} for p, c in PROGRAMS
@@ -88,6 +84,8 @@ def neo_points_expiry_reminder() -> None:
         shard_size="{{ params.shard_size }}",
         holdout_share="{{ params.holdout_share }}",
         holdout_salt="{{ params.holdout_salt }}",
+        # The deployment's retention: reminders of expiry days this long past leave the ledger.
+        prune_after_days=os.environ.get("NEO_LEDGER_PRUNE_AFTER_DAYS", "90"),
         programs=[{"program_id": p, "point_category_id": c} for p, c in PROGRAMS],
         message=ReminderMessage(
             unsubscribe_url="https://rewards.example.com/unsubscribe?customer={customer_id}&token={token}",

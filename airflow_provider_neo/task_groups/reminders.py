@@ -37,6 +37,8 @@ class ExpiryReminderTaskGroup(TaskGroup):
     :param message: the brand's `ReminderMessage`.
     :param ledger_path: the sent-ledger as a SQLite file, for one machine; or
     :param ledger_conn_id: a database connection (PostgreSQL) every worker host reaches.
+    :param prune_after_days: the ledger's retention, applied by ``publish``: reminders of expiry
+        days more than this many days before the run's day are pruned (default: none are).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class ExpiryReminderTaskGroup(TaskGroup):
         holdout_share: Any = 0,
         holdout_salt: str = "neo-reminders",
         claim_lease_seconds: Any = DEFAULT_LEASE_SECONDS,
+        prune_after_days: Any = None,
         neo_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -93,6 +96,7 @@ class ExpiryReminderTaskGroup(TaskGroup):
             self.publish = PublishRemindersOperator(
                 task_id="publish", expiry_days=days.output, shards=shards.output,
                 output_dir=output_dir, find_task_id=f"{shard_tasks}.find",
-                deliver_task_id=f"{shard_tasks}.send", **ledger,
+                deliver_task_id=f"{shard_tasks}.send", prune_after_days=prune_after_days,
+                **ledger,
             )  # fmt: skip
             delivered >> self.publish

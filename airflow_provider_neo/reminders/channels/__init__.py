@@ -3,12 +3,19 @@ engagement tool; the provider ships SMTP email, Capillary's sendMessage and a we
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow_provider_neo.reminders.channels.base import (
     MEDIA,
     OutgoingReminder,
     RejectedReminders,
     ReminderChannel,
 )
+
+if TYPE_CHECKING:  # imported lazily below; named here for the type checker
+    from airflow_provider_neo.reminders.channels.email import SmtpEmailChannel
+    from airflow_provider_neo.reminders.channels.neo_message import NeoMessageChannel
+    from airflow_provider_neo.reminders.channels.webhook import WebhookChannel
 
 __all__ = [
     "MEDIA",
