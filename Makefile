@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := scripts/uv
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test compat lint format simulator bench-hook bench-simulator bench-ledger bench bench-budget bench-scale clean
+.PHONY: venv demo test compat lint format simulator bench-hook bench-simulator bench-ledger bench-ledger-retention bench bench-budget bench-scale clean
 
 venv:
 	@$(UV) sync --frozen --quiet --extra celery --extra redis
@@ -50,6 +50,11 @@ bench-simulator: venv
 bench-ledger: venv
 	@scripts/install-servers
 	@$(UV) run --frozen --no-sync python benchmarks/ledger_window.py $(ARGS)
+
+# The query plans of a claim and a prune on a PostgreSQL ledger of millions of rows (ARGS=rows).
+bench-ledger-retention: venv
+	@scripts/install-servers
+	@$(UV) run --frozen --no-sync python benchmarks/ledger_retention.py $(ARGS)
 
 bench-budget: venv
 	@scripts/install-servers

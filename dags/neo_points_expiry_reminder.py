@@ -6,9 +6,10 @@ exactly once across retries, re-runs and workers (the sent-ledger), skipping who
 (``email_opt_in`` / ``sms_opt_in``; the suppression list as of each delivery) and holding out
 ``holdout_share`` as the comparison group of ``neo_reminder_effectiveness``. Missed days are
 caught up, ``catch_up_days`` back. The day's list and totals go to ``reminders/<ds>.csv`` and
-``.summary.json``; a failed shard fails the run after the others delivered, and a re-run sends
-exactly what is missing. CRM rows are checked, a bad one refused alone (``shards/rejects.csv``);
-at most ``[core] max_map_length`` shards (1,024), ``shard_size`` customers each or more.
+``.summary.json``; a failed shard, a CRM row refused (``shards/rejects.csv``) or a reminder
+refused for good (a bad address) fails the run after the rest delivered, and a re-run sends
+exactly what is missing. At most ``[core] max_map_length`` shards. The sent-ledger keeps
+reminders ``NEO_LEDGER_PRUNE_AFTER_DAYS`` (90) days past their expiry day.
 
 ``channel``: ``email`` (SMTP), ``neo_message`` (Capillary's sendMessage, on
 ``neo_message_channel`` email, sms or whatsapp) or ``webhook`` (JSON batches to the receiver of
@@ -17,9 +18,8 @@ the HTTP connection ``neo_reminder_webhook``). Files and the ledger are the depl
 ``neo/``), ``$NEO_SUPPRESSION_PATH``, ``$NEO_LEDGER_CONN_ID``; a run's conf sets the params only.
 The steps are the provider's operators, chained by ``ExpiryReminderTaskGroup``. Once the day is
 published, each reminded customer's allocations expiring in the next 31 days are exported per
-program (``exports/<ds>/``, CSV) for the brand's CRM or warehouse. The tasks that call Neo run
-in the ``neo`` pool, whose slots the deployment sets from the connection's rate budget. If the
-brand has Capillary Loyalty+'s own expiry notices on, leave out overlapping lead times.
+program (``exports/<ds>/``, CSV). Tasks that call Neo run in the ``neo`` pool. If the brand has
+Capillary Loyalty+'s own expiry notices on, leave out overlapping lead times.
 """
 
 from __future__ import annotations
@@ -38,19 +38,17 @@ from airflow_provider_neo.reminders.channels import (
 )
 from airflow_provider_neo.task_groups.reminders import ExpiryReminderTaskGroup
 
-# Where the files are is the deployment's to say (environment variables), never a run's conf.
 DATA_DIR = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
-OUTPUT_DIR = f"{DATA_DIR}/neo"
+OUTPUT_DIR = f"{DATA_DIR}/neo"  # where files are is the deployment's to say, never a run's
 # The brand's opt-outs: NEO_SUPPRESSION_PATH, else suppression-list.csv in the data folder if any.
 SUPPRESSION_PATH = os.environ.get("NEO_SUPPRESSION_PATH") or (
     f"{DATA_DIR}/suppression-list.csv" if os.path.exists(f"{DATA_DIR}/suppression-list.csv") else ""
 )
-FROM = "rewards@example.com"
+FROM, MEDIUM = "rewards@example.com", "{{ params.neo_message_channel }}"
 PROGRAMS = [(2282, 17383), (3379, 40022), (3379, 40023)]  # (program, point category)
 EXPORTS = [  # one export task per program, each to its own file
     {"program_id": p, "point_category_id": c,
-     "output_path": f"{OUTPUT_DIR}/exports/" + "{{ ds }}/" + f"{p}-{c}.csv"}
-    for p, c in PROGRAMS
+     "output_path": f"{OUTPUT_DIR}/exports/" + "{{ ds }}/" + f"{p}-{c}.csv"} for p, c in PROGRAMS
 ]  # fmt: skip
 
 
@@ -79,8 +77,7 @@ def neo_points_expiry_reminder() -> None:
         customers_path=f"{DATA_DIR}/customers.csv",
         suppression_path=SUPPRESSION_PATH,
         output_dir=OUTPUT_DIR,
-        # A database every worker host reaches (NEO_LEDGER_CONN_ID, e.g. PostgreSQL) when the
-        # deployment names one; else this SQLite file, for one machine.
+        # The database of NEO_LEDGER_CONN_ID (several hosts), else this SQLite file (one machine).
         ledger_path=f"{OUTPUT_DIR}/sent-ledger.sqlite3",
         ledger_conn_id=os.environ.get("NEO_LEDGER_CONN_ID", ""),
         lead_times="{{ params.lead_times }}",
@@ -88,18 +85,18 @@ def neo_points_expiry_reminder() -> None:
         shard_size="{{ params.shard_size }}",
         holdout_share="{{ params.holdout_share }}",
         holdout_salt="{{ params.holdout_salt }}",
+        # The deployment's retention: reminders of expiry days this long past leave the ledger.
+        prune_after_days=os.environ.get("NEO_LEDGER_PRUNE_AFTER_DAYS", "90"),
         programs=[{"program_id": p, "point_category_id": c} for p, c in PROGRAMS],
         message=ReminderMessage(
             unsubscribe_url="https://rewards.example.com/unsubscribe?customer={customer_id}&token={token}",
             unsubscribe_mailto="unsubscribe@example.com",
         ),
-        channel="{{ params.channel }}",
+        channel="{{ params.channel }}",  # one of the channels below, all set here
         pool="neo",  # find, and send when the run chooses neo_message
         channels={
             "email": SmtpEmailChannel(smtp_conn_id="smtp_default", from_email=FROM),
-            "neo_message": NeoMessageChannel(
-                medium="{{ params.neo_message_channel }}", from_email=FROM, sms_sender="REWARDS"
-            ),
+            "neo_message": NeoMessageChannel(medium=MEDIUM, from_email=FROM, sms_sender="REWARDS"),
             "webhook": WebhookChannel(
                 http_conn_id="neo_reminder_webhook", batch_size="{{ params.webhook_batch_size }}"
             ),

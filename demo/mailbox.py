@@ -2,7 +2,9 @@
 
 It can be told to refuse mail after a number of messages (`refuse_after`), as a mail server
 that goes down mid-batch would: the sender gets a 451 and its task fails, with what was
-accepted already delivered. For tests of concurrent senders it can hold every sender until a
+accepted already delivered. It can refuse given recipients (`refuse_recipients`), as a server
+does an address that does not exist: a 550 to the RCPT, or a reply of the test's choosing, to
+the recipient or to the message. For tests of concurrent senders it can hold every sender until a
 number of them are connected at once (`hold_until_senders`), so that their deliveries overlap.
 """
 
@@ -13,6 +15,7 @@ import email
 import email.policy
 import threading
 import time
+from collections.abc import Iterable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,8 @@ class _StoreHandler:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.refuse_after: int | None = None
+        # address (lower case) -> (reply, whether it comes after DATA rather than at RCPT)
+        self.refused: dict[str, tuple[str, bool]] = {}
         self.recipient_delay = 0.0  # seconds each RCPT waits: a slow server, before any DATA
         self.senders_to_wait_for = 0
         self.gate_timeout = 120.0
@@ -48,10 +53,17 @@ class _StoreHandler:
             self.senders_to_wait_for = 0  # open from now on
         if self.recipient_delay:
             await asyncio.sleep(self.recipient_delay)
+        reply, after_data = self.refused.get(address.lower(), ("", False))
+        if reply and not after_data:
+            return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        for address in envelope.rcpt_tos:
+            reply, after_data = self.refused.get(address.lower(), ("", False))
+            if reply and after_data:
+                return reply
         with self._lock:
             accepted = self.count()
             if self.refuse_after is not None and accepted >= self.refuse_after:
@@ -65,11 +77,16 @@ class _StoreHandler:
 class Mailbox:
     """``with Mailbox(folder) as box: ...`` runs the server on a free loopback port."""
 
-    def __init__(self, folder: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, folder: Path, host: str = "127.0.0.1", port: int = 0, *, smtputf8: bool = True
+    ) -> None:
+        """`smtputf8`: whether the server takes internationalised addresses (RFC 6531)."""
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.handler = _StoreHandler(folder)
-        self.controller = Controller(self.handler, hostname=host, port=port or _free_port(host))
+        self.controller = Controller(
+            self.handler, hostname=host, port=port or _free_port(host), enable_SMTPUTF8=smtputf8
+        )
 
     @property
     def host(self) -> str:
@@ -81,6 +98,17 @@ class Mailbox:
 
     def refuse_after(self, count: int | None) -> None:
         self.handler.refuse_after = count
+
+    def refuse_recipients(
+        self,
+        addresses: Iterable[str],
+        reply: str = "550 5.1.1 Recipient address rejected: no such mailbox",
+        *,
+        after_data: bool = False,
+    ) -> None:
+        """Answer `reply` to these recipients at RCPT (or to their message, `after_data`) from
+        now on; other recipients are taken as before. Replaces the addresses refused so far."""
+        self.handler.refused = {address.lower(): (reply, after_data) for address in addresses}
 
     def slow_down(self, seconds: float) -> None:
         """Hold each recipient this long before taking the message (nothing is stored yet)."""

@@ -5,6 +5,8 @@
 0..N-1 through the ledger; each send waits S seconds (a slow mail server), then appends
 "owner key" to F (the mail server accepting it). Prints the delivery counts as JSON.
 ``--die-at K`` kills the process (SIGKILL) in the middle of its K-th send, before acceptance.
+``--prune-before DAY`` prunes the ledger of the expiry days before DAY instead, once G exists,
+and prints what it pruned.
 """
 
 from __future__ import annotations
@@ -54,8 +56,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--outbox", type=Path, required=True)
     parser.add_argument("--go", type=Path, required=True)
     parser.add_argument("--die-at", type=int, default=0)
+    parser.add_argument("--prune-before", type=dt.date.fromisoformat)
     args = parser.parse_args(argv)
     ledger = SentLedger.open(path=args.ledger_path, conn_id=args.ledger_conn_id)
+    if args.prune_before:
+        while not args.go.exists():
+            time.sleep(0.01)
+        pruned = ledger.prune(before=args.prune_before)
+        print(json.dumps({"reminders": pruned.reminders, "days": pruned.days}))
+        return 0
     sends = 0
 
     def send(reminder: Reminder) -> None:

@@ -44,7 +44,7 @@ from airflow_provider_neo.records import JSON_ENCODER
 from airflow_provider_neo.reminders.audience import Consent, in_holdout
 from airflow_provider_neo.reminders.channels.base import ReminderChannel
 from airflow_provider_neo.reminders.crm import RowError
-from airflow_provider_neo.reminders.delivery import deliver_batches, task_try_owner
+from airflow_provider_neo.reminders.delivery import deliver_batches, retry_series, task_try_owner
 from airflow_provider_neo.reminders.discovery import find_reminders
 from airflow_provider_neo.reminders.ledger import DEFAULT_LEASE_SECONDS, SentLedger
 from airflow_provider_neo.reminders.message import ReminderMessage
@@ -58,6 +58,7 @@ from airflow_provider_neo.reminders.scheduling import (
     days_from_json,
     days_to_json,
     expiry_days_to_remind,
+    run_day,
 )
 from airflow_provider_neo.reminders.shards import read_shard, split_extract
 from airflow_provider_neo.reminders.suppression import SuppressionIndex
@@ -115,6 +116,13 @@ def parse_share(name: str, value: Any) -> float:
     if fraction > 1:
         raise ValueError(f"{name}: expected a share from 0 to 1, got {value!r}")
     return fraction
+
+
+def parse_retention(value: Any) -> int | None:
+    """`prune_after_days`: a number of days (at least 1), or nothing (None, "") to keep all."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return parse_count("prune_after_days", value, minimum=1)
 
 
 def run_folder(output_dir: str, run_id: str) -> ObjectStoragePath:
@@ -373,10 +381,18 @@ class DeliverRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
         channel's `send_deadline_seconds`, if it has one: else a batch still being sent could be
         taken over and sent twice.
 
+    A reminder the channel refuses for good (`RejectedReminders`: a 5xx from the mail server, an
+    address it cannot take) fails alone: recorded in the ledger as failed with the reason,
+    counted and listed, while the rest are delivered and the task succeeds; the publish step
+    then fails the run naming it. The task's own retries leave it alone; a new run, or the task
+    cleared, sends it. Any other failure fails the task, and its retry sends what is left.
+
     XCom: ``{"index", "channel", "sent", "suppressed", "held_out", "already_sent",
-    "sent_by_another_runner", "taken_over", "lease_lost", "customers_read",
-    "suppression_index_built"}`` (the shard's rows read for consent, and whether the list had
-    changed since the split, so that this delivery read it whole).
+    "sent_by_another_runner", "taken_over", "lease_lost", "failed", "pruned",
+    "failed_reminders", "customers_read", "suppression_index_built"}``; ``failed_reminders``
+    lists the first 100 as ``{"key", "reason"}``; ``customers_read`` and
+    ``suppression_index_built`` say the shard's rows read for consent, and whether the list had
+    changed since the split, so that this delivery read it whole.
     """
 
     template_fields: Sequence[str] = (
@@ -498,9 +514,16 @@ class DeliverRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
                         r.customer_id, share=holdout, salt=self.holdout_salt
                     ),
                     stake=lambda r: r.programs,
+                    series=retry_series(context),
                 )
         finally:
             ledger.close()
+        if delivery.failed:
+            self.log.warning(
+                "%d reminders refused for good, recorded as failed: %s",
+                delivery.failed,
+                ", ".join(f"{f.key} ({f.reason})" for f in delivery.failed_reminders),
+            )
         return {
             "index": found["index"], "channel": channel.name, **msgspec.to_builtins(delivery),
             "customers_read": len(customers), "suppression_index_built": built,
@@ -520,15 +543,23 @@ class PublishRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
     """The day's result, whatever happened to the shards (it runs ``all_done``): the list of
     the reminders found as one CSV (``reminders/<ds>.csv`` under `output_dir`), the run's
     totals beside it (``reminders/<ds>.summary.json``, and in the task log), and the failed
-    shards named. Then it fails if any shard failed; otherwise it records the expiry days as
-    reminded, so that later runs do not catch them up.
+    shards and the reminders refused for good named. Then it fails if any shard failed or any
+    reminder was refused; otherwise it records the expiry days as reminded, so that later runs
+    do not catch them up.
+
+    :param prune_after_days: the ledger's retention (default: keep everything). After the files
+        are written, every reminder whose expiry day is more than this many days before the
+        run's day is pruned from the sent-ledger, with its points at stake (the effectiveness
+        report measures the expiry days kept), and so are the reminded days of that age but each
+        lead time's latest; those days are closed: a re-run of an old date never sends their
+        reminders. See `SentLedger.prune`.
 
     `find_task_id` and `deliver_task_id` are the shards' mapped tasks, read per map index.
     XCom: the summary.
     """
 
     template_fields: Sequence[str] = (
-        "expiry_days", "shards", "output_dir", "ledger_path", "ledger_conn_id",
+        "expiry_days", "shards", "output_dir", "ledger_path", "ledger_conn_id", "prune_after_days",
     )  # fmt: skip
     location_fields: Sequence[str] = ("output_dir", "ledger_path", "ledger_conn_id")
     ui_color = "#cde4f7"
@@ -543,10 +574,14 @@ class PublishRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
         deliver_task_id: str,
         ledger_path: str | None = None,
         ledger_conn_id: str | None = None,
+        prune_after_days: Any = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
+        if not templated(prune_after_days):
+            parse_retention(prune_after_days)
+        self.prune_after_days = prune_after_days
         self.expiry_days = expiry_days
         self.shards = shards
         self.output_dir = output_dir
@@ -581,10 +616,19 @@ class PublishRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
         with atomic_open(str(folder / f"{ds}.summary.json"), writer=writer) as handle:
             handle.write(json.dumps(summary, indent=2).encode() + b"\n")
         print(f"Expiry reminders: {json.dumps(summary)}")
+        reminded = days_from_json(days)
+        retention = parse_retention(self.prune_after_days)
+        if retention is not None:
+            # Also when the day failed: what is pruned never depends on this run's outcome.
+            ledger = self.open_ledger()
+            try:
+                pruned = ledger.prune(before=run_day(reminded) - timedelta(days=retention))
+            finally:
+                ledger.close()
+            print(f"Sent-ledger pruned: {json.dumps(msgspec.to_builtins(pruned))}")
         check_all_delivered(summary, shards)
         ledger = self.open_ledger()
         try:
-            reminded = days_from_json(days)
             ledger.mark_days_reminded(
                 [(lead, day) for lead, dates in reminded.items() for day in dates],
                 run_id=context["run_id"],

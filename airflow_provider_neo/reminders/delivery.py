@@ -8,6 +8,13 @@ One window is left: a runner that dies after the far side accepted a message and
 written (the time of one database commit) leaves a claim that is taken over and sent again after
 its lease.
 
+A reminder the far side refuses for good (the channel raises `RejectedReminders`: an address
+the mail server refuses with a 5xx, one the email cannot carry) fails alone: it is marked failed
+in the ledger with the reason, the rest are delivered, and the delivery's result counts and
+lists it. The retries of the same task leave it alone (a bad address is not hammered); a later
+run, or the task cleared, tries it again: see `retry_series`. Anything else a channel raises is
+transient: the batch's claims are released and the task's retry sends them.
+
 Before anything is claimed, the customers who opted out are skipped (`suppressed`) and the
 holdout is recorded (`held_out`, with the points at stake), see `reminders.audience`.
 """
@@ -23,8 +30,14 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from airflow_provider_neo.reminders.channels.base import RejectedReminders
 from airflow_provider_neo.reminders.ledger import DEFAULT_LEASE_SECONDS, ClaimState, SentLedger
 from airflow_provider_neo.reminders.model import Message
+
+# Failed reminders a delivery's result lists (all are counted), and the length of each reason
+# there: the result travels in XCom, which must stay small whatever the far side refused.
+LISTED_FAILURES = 100
+LISTED_REASON = 200
 
 
 def task_try_owner(context: Mapping[str, Any]) -> str:
@@ -34,6 +47,22 @@ def task_try_owner(context: Mapping[str, Any]) -> str:
         f"{ti.dag_id}/{ti.run_id}/{ti.task_id}[{ti.map_index}]/try-{ti.try_number}"
         f"@{socket.gethostname()}:{os.getpid()}"
     )
+
+
+def retry_series(context: Mapping[str, Any]) -> str:
+    """Which series of tries a task try belongs to: a try and its automatic retries share one; a
+    new run, or clearing the task (which raises its ``max_tries``), starts another. A reminder
+    refused for good is tried again only by another series."""
+    ti = context["ti"]
+    tries = getattr(ti, "max_tries", None)
+    if tries is None:  # an instance that does not say: every try its own series
+        tries = f"try-{ti.try_number}"
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}[{ti.map_index}]/max-tries-{tries}"
+
+
+class FailedReminder(msgspec.Struct, frozen=True):
+    key: str
+    reason: str
 
 
 class Delivery(msgspec.Struct, kw_only=True):
@@ -46,6 +75,14 @@ class Delivery(msgspec.Struct, kw_only=True):
     lease_lost: int = 0  # sent, but the lease ran out mid-send: another runner may send it too
     suppressed: int = 0  # opted out (or no address for the channel): not sent, not recorded
     held_out: int = 0  # in the holdout: recorded in the ledger with its points, never sent
+    failed: int = 0  # refused for good, now or earlier in this series of tries: recorded failed
+    pruned: int = 0  # of an expiry day the ledger has pruned: never sent
+    failed_reminders: list[FailedReminder] = msgspec.field(default_factory=list)  # the first few
+
+    def failure(self, key: str, reason: str) -> None:
+        self.failed += 1
+        if len(self.failed_reminders) < LISTED_FAILURES:
+            self.failed_reminders.append(FailedReminder(key, reason[:LISTED_REASON]))
 
 
 M = TypeVar("M", bound=Message)
@@ -64,13 +101,14 @@ def deliver(
     suppressed: Callable[[M], bool] | None = None,
     held_out: Callable[[M], bool] | None = None,
     stake: Callable[[M], dict[str, Decimal]] | None = None,
+    series: str | None = None,
 ) -> Delivery:
     """Send each message (reminder) that nobody has sent, exactly once across every concurrent
     runner, one at a time: `deliver_batches` with batches of one."""
     return deliver_batches(
         messages, ledger, lambda batch: send(batch[0]), batch_size=1, owner=owner,
         channel=channel, lease_seconds=lease_seconds, poll_seconds=poll_seconds, sleep=sleep,
-        suppressed=suppressed, held_out=held_out, stake=stake,
+        suppressed=suppressed, held_out=held_out, stake=stake, series=series,
     )  # fmt: skip
 
 
@@ -88,6 +126,7 @@ def deliver_batches(
     suppressed: Callable[[M], bool] | None = None,
     held_out: Callable[[M], bool] | None = None,
     stake: Callable[[M], dict[str, Decimal]] | None = None,
+    series: str | None = None,
 ) -> Delivery:
     """Send each message that nobody has sent, exactly once across every concurrent runner, in
     batches of up to `batch_size` (one webhook call may carry many).
@@ -99,6 +138,11 @@ def deliver_batches(
     accepted the batch). Those that another runner holds are waited for: when that runner sends
     them they count as `sent_by_another_runner`; when its lease runs out first (it died), they
     are taken over and sent here. A failing `send_batch` gives its batch's claims up and raises.
+
+    When `send_batch` raises `RejectedReminders`, the far side took the rest of the batch: the
+    refused ones are marked failed with their reasons, counted and listed, and delivery goes
+    on. Claims in the same `series` of tries (by default: this `owner` alone) leave a failed
+    reminder alone and count it again; another series claims it and sends it.
     """
     done = Delivery()
     pending: list[M] = []
@@ -118,13 +162,21 @@ def deliver_batches(
     def flush(batch: list[tuple[M, ClaimState]]) -> None:
         if not batch:
             return
+        refused: dict[str, str] = {}
         try:
             send_batch([message for message, _ in batch])
+        except RejectedReminders as rejected:
+            refused = rejected.reasons
         except BaseException:
             for message, _ in batch:
                 ledger.release(message.key, owner=owner)
             raise
         for message, state in batch:
+            if message.key in refused:
+                reason = refused[message.key]
+                ledger.mark_failed(message.key, owner=owner, reason=reason, series=series)
+                done.failure(message.key, reason)
+                continue
             if not ledger.mark_sent(message.key, owner=owner):
                 done.lease_lost += 1
             done.sent += 1
@@ -145,6 +197,7 @@ def deliver_batches(
                 channel=channel,
                 lease_seconds=lease_seconds,
                 programs=stake(message) if stake else None,
+                series=series,
             )
             if claim.state is ClaimState.SENT:
                 if waited:
@@ -153,6 +206,10 @@ def deliver_batches(
                     done.already_sent += 1
             elif claim.state is ClaimState.HELD_OUT:  # held out by a run with a larger share
                 done.held_out += 1
+            elif claim.state is ClaimState.FAILED:  # refused earlier in this series
+                done.failure(message.key, claim.reason)
+            elif claim.state is ClaimState.PRUNED:
+                done.pruned += 1
             elif claim.state is ClaimState.HELD:
                 held.append((message, claim.lease_left))
             else:

@@ -1,9 +1,11 @@
-"""The day's result: the list of reminders found, the run's totals and which shards failed.
+"""The day's result: the list of reminders found, the run's totals, which shards failed and
+which reminders the far side refused for good.
 
 The rule that makes catch-up safe lives here: the expiry days of a run count as reminded only
-when every shard delivered. A run with a failed shard publishes what the others did, names the
-failed shards and fails, so that it is seen and re-run (a re-run sends exactly what is missing),
-and the next run catches its days up.
+when every shard delivered every reminder. A run with a failed shard, or with reminders refused
+for good (an address the mail server refuses), publishes what the others did, names the failed
+shards and reminders and fails, so that it is seen and re-run (a re-run sends exactly what is
+missing, once the addresses are fixed), and the next run catches its days up.
 """
 
 from __future__ import annotations
@@ -25,12 +27,20 @@ REMINDER_LIST_COLUMNS: Final = (
 )  # fmt: skip
 # What a delivered shard counts, summed over the shards into the day's summary.
 DELIVERY_COUNTS: Final = (
-    "suppressed", "held_out", "already_sent", "sent_by_another_runner", "taken_over",
+    "suppressed", "held_out", "already_sent", "sent_by_another_runner", "taken_over", "failed",
+    "pruned",
 )  # fmt: skip
+# Failed reminders the summary lists (all are counted): it is also the publish task's XCom.
+LISTED_FAILURES: Final = 100
 
 
 class ShardsFailed(Exception):
     """Some shards did not deliver; the others did, and the day's files say so."""
+
+
+class RemindersFailed(Exception):
+    """The far side refused some reminders for good; the rest were delivered, and the day's
+    files name them."""
 
 
 def failed_shards(
@@ -95,16 +105,36 @@ def day_summary(
         "emails_sent": sum(result["sent"] for result in delivered.values()),
     }
     for count in DELIVERY_COUNTS:
-        summary[count] = sum(result[count] for result in delivered.values())
+        summary[count] = sum(result.get(count, 0) for result in delivered.values())
     summary["failed_shards"] = failed_shards(shards, found, delivered)
+    listed = [
+        failure
+        for index in sorted(delivered)
+        for failure in delivered[index].get("failed_reminders", ())
+    ]
+    summary["failed_reminders"] = listed[:LISTED_FAILURES]
     return summary
 
 
 def check_all_delivered(summary: Mapping[str, Any], shards: Sequence[Any]) -> None:
-    """Raise `ShardsFailed` naming the failed shards, if any."""
+    """Raise `ShardsFailed` naming the failed shards, or `RemindersFailed` naming the reminders
+    refused for good, if any (the first exception says both)."""
+    problems = []
     failed = summary["failed_shards"]
     if failed:
-        raise ShardsFailed(
-            f"{len(failed)} of {len(shards)} shards failed: {failed};"
-            " the others delivered. Re-run the failed tasks (or let the next run catch up)."
+        problems.append(
+            f"{len(failed)} of {len(shards)} shards failed: {failed}; the others delivered."
+            " Re-run the failed tasks (or let the next run catch up)."
         )
+    refused = summary.get("failed", 0)
+    if refused:
+        named = ", ".join(f"{f['key']} ({f['reason']})" for f in summary["failed_reminders"])
+        more = refused - len(summary["failed_reminders"])
+        problems.append(
+            f"{refused} reminders refused for good: {named}"
+            + (f" and {more} more (the ledger lists them, state failed)" if more > 0 else "")
+            + "; the others were delivered. Fix their addresses and re-run: a new run, or the"
+            " cleared task, sends exactly those."
+        )
+    if problems:
+        raise (ShardsFailed if failed else RemindersFailed)(" ".join(problems))

@@ -52,3 +52,9 @@ def days_from_json(days: Mapping[str, Sequence[str]]) -> ExpiryDays:
     return {
         int(lead): [dt.date.fromisoformat(day) for day in dates] for lead, dates in days.items()
     }
+
+
+def run_day(days: Mapping[int, Sequence[dt.date]]) -> dt.date:
+    """The day a run reminds from, given its plan: each lead time's own day is that day plus the
+    lead (catch-up only adds earlier days)."""
+    return min(max(dates) - dt.timedelta(days=lead) for lead, dates in days.items())

@@ -62,6 +62,8 @@ class ExpiryReminderTaskGroup(TaskGroup):
         ``shard.send`` when the channel may be `NeoMessageChannel` (one of `channels` that a
         templated `channel` may name counts). None: Airflow's default pool.
     :param pool_slots: the slots each of those tasks takes in `pool`.
+    :param prune_after_days: the ledger's retention, applied by ``publish``: reminders of expiry
+        days more than this many days before the run's day are pruned (default: none are).
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class ExpiryReminderTaskGroup(TaskGroup):
         holdout_share: Any = 0,
         holdout_salt: str = "neo-reminders",
         claim_lease_seconds: Any = DEFAULT_LEASE_SECONDS,
+        prune_after_days: Any = None,
         neo_conn_id: str = DEFAULT_CONN_ID,
         conf_may_set: Iterable[str] = (),
         pool: str | None = None,
@@ -131,7 +134,8 @@ class ExpiryReminderTaskGroup(TaskGroup):
             self.publish = PublishRemindersOperator(
                 task_id="publish", expiry_days=days.output, shards=shards.output,
                 output_dir=output_dir, find_task_id=f"{shard_tasks}.find",
-                deliver_task_id=f"{shard_tasks}.send", **ledger, **trust,
+                deliver_task_id=f"{shard_tasks}.send", prune_after_days=prune_after_days,
+                **ledger, **trust,
             )  # fmt: skip
             delivered >> self.publish
 

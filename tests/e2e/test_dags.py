@@ -269,6 +269,45 @@ def test_days_a_skipped_run_left_out_are_caught_up_by_the_next(env: DemoEnvironm
     assert max(Counter(emailed_keys(env)).values()) == 1
 
 
+def test_a_pruned_ledger_sends_each_reminder_once_and_never_resends_a_pruned_day(
+    env: DemoEnvironment,
+) -> None:
+    """The deployment keeps reminders one day past their expiry day: the run after the catch-up
+    test's prunes the expiry days of every earlier test; its own reminders still go out once,
+    and a re-run of an old date sends nothing, its pruned days refused."""
+    retention = {"NEO_LEDGER_PRUNE_AFTER_DAYS": "1"}
+    day = dt.date.fromisoformat(DAY) + dt.timedelta(days=16)
+    horizon = (day - dt.timedelta(days=1)).isoformat()
+    assert min(_ledger_expiry_days(env)) < horizon  # earlier tests' reminders, to be pruned
+    before = Counter(emailed_keys(env))
+    result = env.dags_test(REMINDER_DAG, day.isoformat(), env=retention)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    assert "Sent-ledger pruned: " in output
+    assert min(_ledger_expiry_days(env)) >= horizon
+    new = Counter(emailed_keys(env)) - before
+    assert sorted(new) == sorted(expected_reminders(env, day.isoformat()))
+    assert max(Counter(emailed_keys(env)).values()) == 1
+
+    old = (dt.date.fromisoformat(DAY) + dt.timedelta(days=2)).isoformat()  # reminded earlier
+    expected = expected_reminders(env, old)
+    pruned = {key for key in expected if key.split(":")[1] < horizon}
+    assert pruned
+    assert set(expected) - pruned  # and some of its days are still kept
+    sent = len(env.mailbox.messages())
+    result = env.dags_test(REMINDER_DAG, old, {"catch_up_days": 0}, env=retention)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    assert len(env.mailbox.messages()) == sent  # nothing sent a second time
+    summary = summary_file(env, old)
+    assert summary["pruned"] == len(pruned)
+    assert summary["already_sent"] == len(expected) - len(pruned)
+
+
+def _ledger_expiry_days(env: DemoEnvironment) -> set[str]:
+    with sqlite3.connect(f"file:{env.ledger_path}?mode=ro", uri=True) as db:
+        return {row[0] for row in db.execute("SELECT expiry_date FROM neo_reminder_ledger")}
+
+
 def test_expired_points_report_equals_the_simulators_data(env: DemoEnvironment) -> None:
     run_dag(env, "neo_expired_points_report", "2025-01-01")
     report = env.data_dir / "neo" / "reports" / "expired-points-2025.csv"

@@ -1,7 +1,8 @@
 """The reminder DAG as a brand runs it for real, with `airflow dags test` against the simulator, a
 local SMTP server and a local webhook receiver: consent (opt-out columns, a suppression list, RFC
 8058 headers, a plain-text part), the sendMessage and webhook channels (each reminder once, also
-across a failure half-way and the retry), and the holdout."""
+across a failure half-way and the retry), an address the mail server refuses for good (failing
+alone, then sent once fixed), and the holdout."""
 
 from __future__ import annotations
 
@@ -445,3 +446,61 @@ def test_a_conf_cannot_redirect_a_location_nor_a_template_run_code_and_nothing_i
         ledger = env.data_dir / folder / "sent-ledger.sqlite3"
         with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
             assert db.execute("SELECT COUNT(*) FROM neo_reminder_ledger").fetchone() == (0,)
+
+
+def test_an_address_refused_for_good_fails_alone_and_once_fixed_a_rerun_sends_only_it(
+    env: DemoEnvironment,
+) -> None:
+    day = _day(5)
+    expected = expected_reminders(env, day)
+    victim = min(_customer(key) for key in expected)
+    refused = {key for key in expected if _customer(key) == victim}
+    assert len(set(expected) - refused) >= 2
+    address = _crm(env)[victim]["email"]
+    extract = env.customers_csv.read_text()
+    env.mailbox.refuse_recipients([address])  # 550 5.1.1: no such mailbox
+    before = len(env.mailbox.messages())
+    try:
+        failed = env.dags_test(REMINDER_DAG, day, {"catch_up_days": 0})
+        output = failed.stdout + failed.stderr
+        assert failed.returncode != 0  # the run is seen to fail ...
+        assert all(key in output.split("refused for good: ", 1)[1] for key in refused)  # naming it
+        delivered = emailed_keys(env)[before:]
+        assert sorted(delivered) == sorted(set(expected) - refused)  # ... after the rest went out
+        summary = summary_file(env, day)
+        assert summary["failed"] == len(refused)
+        assert {f["key"] for f in summary["failed_reminders"]} == refused
+        assert all(f["reason"].startswith("550 5.1.1") for f in summary["failed_reminders"])
+        assert summary["failed_shards"] == []
+        assert summary["emails_sent"] == len(expected) - len(refused)
+        assert {k: s for k, (s, _) in _ledger_rows(env).items() if k in refused} == {
+            key: "failed" for key in refused
+        }
+        assert not _days_reminded(env, day)  # so that the next run would catch the day up
+
+        # The brand fixes the address in the CRM extract and re-runs the date.
+        fixed = f"fixed-{victim}@example.com"
+        env.customers_csv.write_text(extract.replace(f",{address},", f",{fixed},"))
+        run_dag(env, REMINDER_DAG, day, {"catch_up_days": 0})
+        resent = env.mailbox.messages()[before + len(delivered) :]
+        assert sorted(m["X-Neo-Reminder-Key"] for m in resent) == sorted(refused)
+        assert {m["To"] for m in resent} == {fixed}
+        assert max(Counter(emailed_keys(env)).values()) == 1
+        assert summary_file(env, day)["failed"] == 0
+        assert {k: s for k, (s, _) in _ledger_rows(env).items() if k in refused} == {
+            key: "sent" for key in refused
+        }
+        assert _days_reminded(env, day)
+    finally:
+        env.customers_csv.write_text(extract)
+        env.mailbox.refuse_recipients([])
+
+
+def _days_reminded(env: DemoEnvironment, day: str) -> set[tuple[int, str]]:
+    """The run's own (lead time, expiry day) pairs that the ledger records as reminded."""
+    own = {(lead, (dt.date.fromisoformat(day) + dt.timedelta(days=lead)).isoformat())
+           for lead in (30, 7, 1)}  # fmt: skip
+    path = env.data_dir / "neo" / "sent-ledger.sqlite3"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT lead_days, expiry_date FROM neo_reminder_days")
+        return {(int(lead), str(expiry)) for lead, expiry in rows} & own

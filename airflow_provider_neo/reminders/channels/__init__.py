@@ -12,7 +12,7 @@ from airflow_provider_neo.reminders.channels.base import (
     ReminderChannel,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported lazily below; named here for the type checker
     from airflow_provider_neo.reminders.channels.email import SmtpEmailChannel
     from airflow_provider_neo.reminders.channels.neo_message import NeoMessageChannel
     from airflow_provider_neo.reminders.channels.webhook import WebhookChannel

@@ -7,7 +7,9 @@ A channel is configuration until it is opened: the operator renders its `templat
 opens it once per delivery (connect, log in), calls `send` with batches of up to `batch_size`
 reminders that the ledger has claimed, then closes it. `send` returns only when the far side has
 accepted the whole batch and raises otherwise: the batch's claims are then released, and a retry
-of the task sends exactly those reminders again.
+of the task sends exactly those reminders again. A far side that refuses some reminders for good
+is told apart by `RejectedReminders`: those fail alone, recorded in the ledger with the reason,
+and the rest count as delivered.
 """
 
 from __future__ import annotations

@@ -1,15 +1,27 @@
 """SMTP email through an Airflow SMTP connection: one multipart message per reminder (plain
-text and HTML) with the RFC 8058 unsubscribe headers and the reminder's key."""
+text and HTML) with the RFC 8058 unsubscribe headers and the reminder's key.
+
+What the server answers decides what a refusal means. A 5xx reply (RFC 5321: permanent) to the
+recipient or to the message, and an address the server or the `email` package cannot take, fail
+that reminder alone (`RejectedReminders`, once the rest of the batch went through). A 4xx reply,
+a refused sender and a lost connection are transient: they fail the batch, for the task's retry.
+"""
 
 from __future__ import annotations
 
+import email.errors
+import smtplib
 from collections.abc import Sequence
 from email.message import EmailMessage
 from typing import Any
 
 from airflow.providers.smtp.hooks.smtp import SmtpHook
 
-from airflow_provider_neo.reminders.channels.base import OutgoingReminder, ReminderChannel
+from airflow_provider_neo.reminders.channels.base import (
+    OutgoingReminder,
+    RejectedReminders,
+    ReminderChannel,
+)
 from airflow_provider_neo.reminders.message import compose_email
 
 
@@ -55,10 +67,50 @@ class SmtpEmailChannel(ReminderChannel):
     def send(self, batch: list[OutgoingReminder]) -> None:
         if self.hook is None:
             raise RuntimeError("SmtpEmailChannel.send before open()")
+        refused: dict[str, str] = {}
         for outgoing in batch:
-            self.hook.send_message(compose_email(outgoing, from_email=self.from_email))
+            try:
+                message = compose_email(outgoing, from_email=self.from_email)
+            except (ValueError, TypeError, email.errors.MessageError) as error:
+                # A line break or a character a header cannot carry: no server will take it.
+                refused[outgoing.key] = f"the email cannot be composed: {error}"
+                continue
+            reason = _refusal(self.hook, message)
+            if reason:
+                refused[outgoing.key] = reason
+        if refused:
+            raise RejectedReminders(refused)
 
     def close(self) -> None:
         if self.hook is not None:
             self.hook.__exit__(None, None, None)  # type: ignore[no-untyped-call]
             self.hook = None
+
+
+def _refusal(hook: ReminderSmtpHook, message: EmailMessage) -> str:
+    """Send one message: "" once the server accepted it, the reason if it refused it for good;
+    a transient refusal raises."""
+    try:
+        hook.send_message(message)
+    except smtplib.SMTPRecipientsRefused as error:
+        replies = list(error.recipients.values())
+        if not replies or not all(_permanent(code) for code, _ in replies):
+            raise
+        return "; ".join(_reply(code, text) for code, text in replies)
+    except smtplib.SMTPDataError as error:
+        if not _permanent(error.smtp_code):
+            raise
+        return _reply(error.smtp_code, error.smtp_error)
+    except smtplib.SMTPNotSupportedError as error:
+        # An internationalised address, and a server without SMTPUTF8.
+        return f"the server cannot take the address: {error}"
+    return ""
+
+
+def _permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    words = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return f"{code} {words}"

@@ -19,6 +19,7 @@ from airflow_provider_neo.operators.reminders import (
     SplitCustomersOperator,
     parse_lead_times,
     parse_programs,
+    parse_retention,
     parse_share,
     structured,
 )
@@ -57,6 +58,15 @@ WRONG: dict[str, Any] = {
     "output_dir": lambda: DeliverRemindersOperator(
         task_id="t", found={}, channel=Quiet(), message=MESSAGE, suppression_path="s.csv"
     ),
+    "prune_after_days": lambda: PublishRemindersOperator(
+        task_id="t",
+        expiry_days={},
+        shards=[],
+        output_dir="o",
+        find_task_id="f",
+        deliver_task_id="d",
+        prune_after_days=0,
+    ),
 }
 
 
@@ -80,6 +90,7 @@ def test_templates_are_checked_when_rendered_and_rendered_text_is_converted() ->
     assert structured("shard", {"index": 1}) == {"index": 1}
     with pytest.raises(ValueError, match=r"^lead_times: expected a list"):
         parse_lead_times("30 days")
+    assert (parse_retention("90"), parse_retention(""), parse_retention(None)) == (90, None, None)
 
 
 def test_the_task_group_chains_the_steps_with_one_mapped_group_per_shard() -> None:
@@ -98,6 +109,7 @@ def test_the_task_group_chains_the_steps_with_one_mapped_group_per_shard() -> No
     }  # fmt: skip
     assert tasks["reminders.shard.send"].upstream_task_ids == {"reminders.shard.find"}
     publish = tasks["reminders.publish"]
+    assert isinstance(publish, PublishRemindersOperator)
     assert "reminders.shard.send" in publish.upstream_task_ids
     assert publish.trigger_rule == "all_done"
     assert isinstance(publish, PublishRemindersOperator)
@@ -106,6 +118,19 @@ def test_the_task_group_chains_the_steps_with_one_mapped_group_per_shard() -> No
         "reminders.shard.send",
     )
     assert group.publish is publish
+    assert publish.prune_after_days is None  # retention is the DAG author's choice
+
+
+def test_the_task_group_hands_its_retention_to_publish() -> None:
+    with DAG("d", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        ExpiryReminderTaskGroup(
+            group_id="reminders", customers_path="c.csv", output_dir="out", channel=Quiet(),
+            message=MESSAGE, prune_after_days="{{ var.value.retention }}",
+        )  # fmt: skip
+    publish = dag.get_task("reminders.publish")
+    assert isinstance(publish, PublishRemindersOperator)
+    assert publish.prune_after_days == "{{ var.value.retention }}"
+    assert "prune_after_days" in publish.template_fields
 
 
 class _TaskInstance:

@@ -1,5 +1,6 @@
-"""The day's result: which shards failed and where, the totals, the reminder list, and the rule
-that a day counts as reminded only when every shard delivered."""
+"""The day's result: which shards failed and where, which reminders were refused for good, the
+totals, the reminder list, and the rule that a day counts as reminded only when every shard
+delivered every reminder."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from airflow_provider_neo.records import JSON_ENCODER
 from airflow_provider_neo.reminders.model import Reminder
 from airflow_provider_neo.reminders.publishing import (
+    RemindersFailed,
     ShardsFailed,
     check_all_delivered,
     day_summary,
@@ -96,3 +98,54 @@ def test_the_reminder_list_keeps_shard_order_and_exact_points(tmp_path: Path) ->
         ("3", "0.001", "Zoë"),
     ]
     assert rows[0]["programs"] == '{"2282": "12.500"}'
+
+
+def _refused(index: int, count: int) -> dict[str, Any]:
+    """A shard's result with `count` reminders refused for good (listed up to 100)."""
+    listed = [
+        {"key": f"{index}{n:03d}:2026-12-21:30", "reason": "550 5.1.1 no such mailbox"}
+        for n in range(min(count, 100))
+    ]
+    return {**_delivered(index, 5), "failed": count, "pruned": 0, "failed_reminders": listed}
+
+
+def test_reminders_refused_for_good_are_counted_listed_and_fail_the_day_naming_them(
+    tmp_path: Path,
+) -> None:
+    delivered = {0: _refused(0, 0), 1: _refused(1, 2), 2: _refused(2, 1)}
+    summary = day_summary(
+        reminder_list=str(tmp_path / "list.csv"), expiry_days={}, per_lead={}, shards=SHARDS,
+        found={i: _found(tmp_path, i, []) for i in range(3)}, delivered=delivered,
+    )  # fmt: skip
+    assert summary["failed"] == 3
+    assert [f["key"] for f in summary["failed_reminders"]] == [
+        "1000:2026-12-21:30", "1001:2026-12-21:30", "2000:2026-12-21:30",
+    ]  # fmt: skip
+    assert summary["failed_shards"] == []
+    assert summary["emails_sent"] == 15  # the rest of every shard was delivered
+    with pytest.raises(RemindersFailed, match=r"^3 reminders refused for good: 1000:2026-12-21"):
+        check_all_delivered(summary, SHARDS)
+
+
+def test_the_failed_reminders_listed_in_the_summary_are_bounded_but_all_counted(
+    tmp_path: Path,
+) -> None:
+    delivered = {i: _refused(i, 150) for i in range(3)}
+    summary = day_summary(
+        reminder_list=str(tmp_path / "list.csv"), expiry_days={}, per_lead={}, shards=SHARDS,
+        found={}, delivered=delivered,
+    )  # fmt: skip
+    assert summary["failed"] == 450
+    assert len(summary["failed_reminders"]) == 100
+    with pytest.raises(RemindersFailed, match=r"and 350 more \(the ledger lists them"):
+        check_all_delivered(summary, SHARDS)
+
+
+def test_a_failed_shard_and_refused_reminders_are_both_named(tmp_path: Path) -> None:
+    summary = day_summary(
+        reminder_list=str(tmp_path / "list.csv"), expiry_days={}, per_lead={}, shards=SHARDS,
+        found={i: _found(tmp_path, i, []) for i in range(3)},
+        delivered={0: _refused(0, 1), 1: _refused(1, 0)},
+    )  # fmt: skip
+    with pytest.raises(ShardsFailed, match=r"1 of 3 shards failed.*1 reminders refused for good"):
+        check_all_delivered(summary, SHARDS)

@@ -11,6 +11,7 @@ from airflow_provider_neo.reminders.scheduling import (
     days_from_json,
     days_to_json,
     expiry_days_to_remind,
+    run_day,
 )
 
 DAY = dt.date(2026, 11, 21)
@@ -52,3 +53,12 @@ def test_days_travel_through_xcom_as_text_and_come_back_equal() -> None:
     plan = {30: _days(29, 30), 1: _days(1)}
     assert days_to_json(plan) == {"30": ["2026-12-20", "2026-12-21"], "1": ["2026-11-22"]}
     assert days_from_json(days_to_json(plan)) == plan
+
+
+def test_a_runs_own_day_is_found_from_its_plan_caught_up_days_included(tmp_path: Path) -> None:
+    ledger = SentLedger.open(path=tmp_path / "ledger.sqlite3")
+    ledger.mark_days_reminded([(30, d) for d in _days(26)] + [(1, d) for d in _days(-2)], "r")
+    plan = expiry_days_to_remind(ledger, anchor_day=DAY, lead_days=[30, 7, 1], catch_up_days=3)
+    assert len(plan[30]) == 4  # days caught up, earlier than the lead time's own
+    assert run_day(plan) == DAY
+    assert run_day(days_from_json(days_to_json(plan))) == DAY
