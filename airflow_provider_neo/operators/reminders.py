@@ -554,8 +554,9 @@ class PublishRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
         lead time's latest; those days are closed: a re-run of an old date never sends their
         reminders. See `SentLedger.prune`.
 
-    `find_task_id` and `deliver_task_id` are the shards' mapped tasks, read per map index.
-    XCom: the summary.
+    `find_task_id` and `deliver_task_id` are the shards' mapped tasks, read per map index;
+    `split_task_id` the split, whose count of refused CRM rows the summary lists (and which
+    fail the run, as a refused reminder does). XCom: the summary.
     """
 
     template_fields: Sequence[str] = (
@@ -572,6 +573,7 @@ class PublishRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
         output_dir: str,
         find_task_id: str,
         deliver_task_id: str,
+        split_task_id: str | None = None,
         ledger_path: str | None = None,
         ledger_conn_id: str | None = None,
         prune_after_days: Any = None,
@@ -587,6 +589,7 @@ class PublishRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
         self.output_dir = output_dir
         self.find_task_id = find_task_id
         self.deliver_task_id = deliver_task_id
+        self.split_task_id = split_task_id
         self.ledger_path = ledger_path
         self.ledger_conn_id = ledger_conn_id
 
@@ -607,9 +610,10 @@ class PublishRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
         writer = task_writer(context)
         reminder_list = str(folder / f"{ds}.csv")
         per_lead = write_reminder_list(reminder_list, found.values(), writer=writer)
+        rows = ti.xcom_pull(task_ids=self.split_task_id, key="rows") if self.split_task_id else None
         summary = day_summary(
             reminder_list=reminder_list, expiry_days=days, per_lead=per_lead, shards=shards,
-            found=found, delivered=delivered,
+            found=found, delivered=delivered, rows=rows,
         )  # fmt: skip
         # The run's result for whoever reads it next (make demo, a monitoring job), beside the
         # list, written whole; the log line says the same for a reader of the task log.

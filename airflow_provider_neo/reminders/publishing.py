@@ -88,8 +88,10 @@ def day_summary(
     shards: Sequence[Mapping[str, Any]],
     found: Mapping[int, Mapping[str, Any]],
     delivered: Mapping[int, Mapping[str, Any]],
+    rows: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The run's totals, as the summary file and the task log give them."""
+    """The run's totals, as the summary file and the task log give them. `rows` is the split's
+    count of the CRM extract's rows (its ``rows`` XCom): the rows it refused are listed too."""
     channels = sorted({result["channel"] for result in delivered.values()})
     summary: dict[str, Any] = {
         "reminder_list": reminder_list,
@@ -113,12 +115,15 @@ def day_summary(
         for failure in delivered[index].get("failed_reminders", ())
     ]
     summary["failed_reminders"] = listed[:LISTED_FAILURES]
+    summary["rejected_rows"] = (rows or {}).get("rejected_rows", 0)
+    summary["rejects_path"] = (rows or {}).get("rejects_path")
+    summary["rejects"] = list((rows or {}).get("rejects", ()))
     return summary
 
 
 def check_all_delivered(summary: Mapping[str, Any], shards: Sequence[Any]) -> None:
     """Raise `ShardsFailed` naming the failed shards, or `RemindersFailed` naming the reminders
-    refused for good, if any (the first exception says both)."""
+    refused for good and the CRM rows refused, if any (the first exception says all)."""
     problems = []
     failed = summary["failed_shards"]
     if failed:
@@ -135,6 +140,15 @@ def check_all_delivered(summary: Mapping[str, Any], shards: Sequence[Any]) -> No
             + (f" and {more} more (the ledger lists them, state failed)" if more > 0 else "")
             + "; the others were delivered. Fix their addresses and re-run: a new run, or the"
             " cleared task, sends exactly those."
+        )
+    rejected = summary.get("rejected_rows", 0)
+    if rejected:
+        first = "; ".join(
+            f"line {r['line']}, {r['column']}: {r['reason']}" for r in summary["rejects"][:3]
+        )
+        problems.append(
+            f"{rejected} rows of the CRM extract refused (listed in {summary['rejects_path']};"
+            f" the first: {first}); every other customer was reminded. Fix the rows and re-run."
         )
     if problems:
         raise (ShardsFailed if failed else RemindersFailed)(" ".join(problems))

@@ -134,7 +134,8 @@ class ExpiryReminderTaskGroup(TaskGroup):
             self.publish = PublishRemindersOperator(
                 task_id="publish", expiry_days=days.output, shards=shards.output,
                 output_dir=output_dir, find_task_id=f"{shard_tasks}.find",
-                deliver_task_id=f"{shard_tasks}.send", prune_after_days=prune_after_days,
+                deliver_task_id=f"{shard_tasks}.send", split_task_id=shards.task_id,
+                prune_after_days=prune_after_days,
                 **ledger, **trust,
             )  # fmt: skip
             delivered >> self.publish

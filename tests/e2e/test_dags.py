@@ -443,3 +443,7 @@ def test_bad_crm_rows_are_refused_alone_and_every_other_customer_is_reminded(
     summary = json.loads((data_dir / "neo" / "reminders" / f"{day}.summary.json").read_text())
     assert summary["customers_checked"] == len(rows) - 5
     assert summary["suppressed"] == sum(1 for key in expected if key.startswith(f"{said_no}:"))
+    # The run is seen to fail, naming the refused rows, after every other customer was reminded.
+    assert result.returncode != 0
+    assert (summary["rejected_rows"], summary["rejects_path"]) == (6, str(rejects))
+    assert "6 rows of the CRM extract refused" in output

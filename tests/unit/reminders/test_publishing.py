@@ -149,3 +149,20 @@ def test_a_failed_shard_and_refused_reminders_are_both_named(tmp_path: Path) -> 
     )  # fmt: skip
     with pytest.raises(ShardsFailed, match=r"1 of 3 shards failed.*1 reminders refused for good"):
         check_all_delivered(summary, SHARDS)
+
+
+def test_crm_rows_refused_at_the_split_are_listed_and_fail_the_day(tmp_path: Path) -> None:
+    found = {i: _found(tmp_path, i, []) for i in range(3)}
+    rows = {
+        "rows": 1502, "customers": 1500, "rejected_rows": 2, "rejects_path": "s3://b/rejects.csv",
+        "rejects": [{"param": "customers_path", "file": "crm.csv", "line": 7,
+                     "column": "email", "reason": "a list of addresses"}],
+    }  # fmt: skip
+    summary = day_summary(
+        reminder_list=str(tmp_path / "list.csv"), expiry_days={}, per_lead={}, shards=SHARDS,
+        found=found, delivered={i: _delivered(i, 1) for i in range(3)}, rows=rows,
+    )  # fmt: skip
+    assert (summary["rejected_rows"], summary["rejects_path"]) == (2, "s3://b/rejects.csv")
+    assert summary["rejects"] == rows["rejects"]
+    with pytest.raises(Exception, match=r"2 rows of the CRM extract refused .*line 7, email"):
+        check_all_delivered(summary, SHARDS)
