@@ -468,7 +468,11 @@ def write_docs(results: dict[str, Any], table: str) -> None:
         f" {m['airflow']}; load average {m['load_average_at_start'][0]} at the start and"
         f" {m['load_average_at_end'][0]} at the end."
     )
-    page.write_text(f"{before}{RESULTS_START}\n{about}\n\n{table}\n{RESULTS_END}{after}")
+    chart = (
+        "![Seconds per task kind against customers, with the linear lines from the smallest"
+        " run](benchmarks-scale.svg)"
+    )
+    page.write_text(f"{before}{RESULTS_START}\n{about}\n\n{table}\n\n{chart}\n{RESULTS_END}{after}")
 
 
 def machine() -> dict[str, Any]:
