@@ -13,7 +13,7 @@ from airflow_provider_neo.connection import DEFAULT_CONN_ID
 from airflow_provider_neo.hooks.neo import NeoHook
 from airflow_provider_neo.operators.reminders import (
     DEFAULT_PROGRAMS,
-    _LedgerArguments,
+    LedgerArguments,
     parse_programs,
     templated,
 )
@@ -30,7 +30,7 @@ from airflow_provider_neo.utils.output import atomic_csv, atomic_open, task_writ
 from airflow_provider_neo.utils.windows import local_day, run_anchor
 
 
-class ReminderEffectivenessOperator(_LedgerArguments, TrustBoundaryOperator):
+class ReminderEffectivenessOperator(LedgerArguments, TrustBoundaryOperator):
     """Reminded customers against the holdout, for every reminder (sent or held out) whose expiry
     day is before the run's day in the organisation's time zone.
 

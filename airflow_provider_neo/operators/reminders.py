@@ -130,7 +130,7 @@ def run_folder(output_dir: str, run_id: str) -> ObjectStoragePath:
     return ObjectStoragePath(output_dir) / "runs" / re.sub(r"[^\w.-]+", "_", run_id)
 
 
-class _LedgerArguments:
+class LedgerArguments:
     """The sent-ledger's location: a SQLite file (`ledger_path`, one machine), or a database
     reached by an Airflow connection (`ledger_conn_id`, e.g. PostgreSQL, for workers on several
     hosts; when set, `ledger_path` is not used)."""
@@ -142,7 +142,7 @@ class _LedgerArguments:
         return SentLedger.open(path=self.ledger_path or None, conn_id=self.ledger_conn_id or None)
 
 
-class ExpiryDaysOperator(_LedgerArguments, TrustBoundaryOperator):
+class ExpiryDaysOperator(LedgerArguments, TrustBoundaryOperator):
     """Per lead time, the expiry days a run reminds: the day the lead time points at (from the
     run's data interval end, in the organisation's time zone) and the days missed since the
     last one reminded completely, at most `catch_up_days` back.
@@ -356,7 +356,7 @@ class FindRemindersOperator(TrustBoundaryOperator):
         }
 
 
-class DeliverRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
+class DeliverRemindersOperator(LedgerArguments, TrustBoundaryOperator):
     """Deliver one shard's reminders (`found`, the output of `FindRemindersOperator`) on a
     channel, each exactly once whatever retries or other runners, skipping who opted out and
     recording the holdout.
@@ -539,7 +539,7 @@ class DeliverRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
         return SuppressionIndex.current(self.suppression_path, folder, writer=task_writer(context))
 
 
-class PublishRemindersOperator(_LedgerArguments, TrustBoundaryOperator):
+class PublishRemindersOperator(LedgerArguments, TrustBoundaryOperator):
     """The day's result, whatever happened to the shards (it runs ``all_done``): the list of
     the reminders found as one CSV (``reminders/<ds>.csv`` under `output_dir`), the run's
     totals beside it (``reminders/<ds>.summary.json``, and in the task log), and the failed
