@@ -2,7 +2,7 @@
 careless export or a hostile row can carry (an address list, a typo'd id, a consent word nobody
 defined) is refused with the param, the file, the line and the column, never guessed at.
 
-The rules (the README's "The CRM extract" says the same for brands):
+The rules (docs/reminders/crm-extract.md says the same for brands):
 
 - **Columns** are matched by name, ignoring case and surrounding whitespace (``Email`` and
   `` email `` are ``email``); other columns are ignored. ``customer_id`` and ``email`` are

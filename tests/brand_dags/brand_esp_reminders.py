@@ -17,14 +17,20 @@ DATA = os.environ.get("NEO_DATA_DIR", "/opt/airflow/data")
 class BrandEspChannel(ReminderChannel):
     """The brand's ESP: one JSON request per batch of reminders, accepted on 200."""
 
-    name = "brand-esp"
-    batch_size = 4
-    template_fields: Sequence[str] = ("url",)
+    name = "brand-esp"  # recorded in the ledger beside each reminder
+    medium = "email"  # the consent column and the address a reminder needs
+    batch_size = 4  # reminders per send() call
+    template_fields: Sequence[str] = ("url",)  # rendered by Airflow, as on an operator
+    location_fields: Sequence[str] = ("url",)  # where reminders go: a run's conf may not set it
 
     def __init__(self, url: str) -> None:
         self.url = url
 
     def send(self, batch: list[OutgoingReminder]) -> None:
+        # Return only once the far side accepted the whole batch; raise otherwise: the batch's
+        # claims are released and the task's retry sends exactly those reminders again. (For
+        # reminders it refuses for good, raise RejectedReminders({key: reason}) instead, after
+        # sending the rest: those fail alone.)
         messages = [
             {"key": o.key, "to": o.reminder.email, "subject": o.subject, "text": o.text}
             for o in batch

@@ -23,7 +23,7 @@ class Release:
     # common-compat published before this day (None: as_of), for releases older than the floor
     common_compat_as_of: str | None = None
     # The connection form's widgets of Airflow 3.0 and 3.1 need wtforms, which only the FAB
-    # provider brings (the README says so); 2.11 has FAB, 3.2+ reads conn-fields instead.
+    # provider brings (docs/connection.md says so); 2.11 has FAB, 3.2+ reads conn-fields instead.
     wtforms: bool = False
 
     @property

@@ -25,7 +25,7 @@ from airflow_provider_neo.utils.windows import ExpiryWindow
 from tests.ground_truth import allocations
 from tests.harness import AS_OF, TIMEZONE, RunningSimulator
 
-README = Path(__file__).parents[3] / "README.md"
+OPERATORS_PAGE = Path(__file__).parents[3] / "docs" / "operators" / "index.md"
 FIRST = 400000001
 PROGRAM: dict[str, Any] = {"program_id": 2282, "point_category_id": 17383}
 CUSTOMERS = list(range(FIRST, FIRST + 120))
@@ -151,8 +151,8 @@ OPERATORS: tuple[type[BaseNeoOperator], ...] = (
 
 
 def _documented_summary_fields() -> dict[str, set[str]]:
-    """Operator name -> the summary fields the README's table gives it."""
-    table = README.read_text().split("<!-- operator-summary-fields -->")[1]
+    """Operator name -> the summary fields the operators page's table gives it."""
+    table = OPERATORS_PAGE.read_text().split("<!-- operator-summary-fields -->")[1]
     table = table.split("<!-- end of operator-summary-fields -->")[0]
     fields: dict[str, set[str]] = {operator.__name__: set() for operator in OPERATORS}
     for row in table.strip().splitlines()[2:]:  # after the header and its rule
