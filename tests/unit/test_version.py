@@ -23,7 +23,7 @@ def test_the_provider_reports_the_version_of_its_metadata() -> None:
     version = importlib.metadata.version("airflow-provider-neo")
     assert airflow_provider_neo.__version__ == version
     assert get_provider_info()["versions"][0] == version
-    assert USER_AGENT == f"airflow-provider-neo/{version}"
+    assert USER_AGENT.split("/") == ["airflow-provider-neo", version]
 
 
 def _version_literals(package: Path, version: str) -> list[str]:
