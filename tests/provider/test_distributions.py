@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
-import re
 import subprocess
 import sys
 import zipfile
@@ -226,13 +225,3 @@ def test_simulator_wheel_holds_neo_simulator_and_its_console_script(
         simulator_wheel
     )
     assert _undeclared_imports(simulator_wheel, "neo_simulator") == {}
-
-
-def test_the_package_page_has_no_link_that_only_works_in_the_repository(
-    provider_wheel: zipfile.ZipFile,
-) -> None:
-    # The README is the long description on the package index, where a relative link is broken.
-    description = _metadata(provider_wheel, "METADATA").split("\n\n", 1)[1]
-    assert "Capillary" in description
-    relative = re.findall(r"\]\((?!https?://|#)[^)]*\)", description)
-    assert relative == []
