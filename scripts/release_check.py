@@ -12,15 +12,20 @@
    of the repository's tracked files, into a fresh venv beside the newest supported Airflow
    (tests/compat/releases.py); then every module of the installed provider imports there.
 
-How step 5 runs the page's commands: `pip install` runs as `uv pip install --python <venv>` with
-the same arguments and the release's `--exclude-newer` options, so the install is the same
-whenever it runs; `pip wheel`, which uv has no counterpart for, runs with the venv's own pip.
-Two substitutions are made, and only these: the constraints URL becomes a constraints file
-compiled here for the same Airflow release and Python (`uv pip compile` of apache-airflow at the
-release's date), because CI reaches PyPI but not GitHub, where Airflow publishes its constraints;
-and `airflow` and `pip` are the fresh venv's, with its own AIRFLOW_HOME, so nothing of this
-repository or of the machine's environment (PYTHONPATH) is on its path. The page's Airflow and
-Python must be the newest supported release's.
+Step 5 runs the page's commands as written but for two substitutions, and says which command
+failed if one does:
+- `pip` is the fresh venv's. `pip install` runs as `uv pip install --no-config --python <venv>`
+  with the page's arguments and the release's `--exclude-newer` options (as `make compat`
+  installs each release): the install resolves the same whenever it runs, and neither the
+  project's uv settings nor the machine's Python take part. `pip wheel`, which uv has no
+  counterpart of, runs as the venv's own pip with the page's arguments (its build isolation
+  fetching hatchling from PyPI, as a user's does) in a temporary copy of the repository's
+  tracked files, the user's clone. `airflow` is the venv's too, run outside the copy with an
+  empty AIRFLOW_HOME and no PYTHONPATH.
+- The constraints URL becomes a constraints file compiled here for the same Airflow release and
+  Python (`uv pip compile` of apache-airflow==<release> with the release's `--exclude-newer`
+  options): CI reaches PyPI but not GitHub, where Airflow publishes its constraints files.
+The page must install the newest supported release, on the Python of tests/compat/releases.py.
 
 Each step prints one line with its time; any failure exits 1 naming the step and the command.
 
@@ -44,7 +49,9 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import Message
+from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from tests.compat.releases import PYTHON, RELEASES, UV, Release, uv_venv
 
@@ -53,6 +60,7 @@ DIST = REPOSITORY / ".release" / "dist"
 GETTING_STARTED = REPOSITORY / "docs" / "getting-started.md"
 PROBE = REPOSITORY / "tests" / "compat" / "probe.py"
 LICENSE = REPOSITORY / "LICENSE"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -404,6 +412,15 @@ def install() -> str:
     release = RELEASES[-1]
     version = wheel_metadata(artifacts(PROVIDER)[1])["Version"]
     lines = install_commands(GETTING_STARTED)
+    times: dict[str, float] = {}
+
+    def timed(label: str, action: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return action()
+        finally:
+            times[label] = time.perf_counter() - started
+
     with tempfile.TemporaryDirectory(prefix="release-check-") as temporary:
         root = Path(temporary)
         sandbox = Sandbox(
@@ -413,13 +430,14 @@ def install() -> str:
         copy_tracked_files(sandbox.clone)
         requirement = root / "airflow.in"
         requirement.write_text(f"apache-airflow=={release.airflow}\n")
-        run(release.uv_pip_compile(requirement, sandbox.constraints), cwd=root)
-        run(uv_venv(sandbox.venv, seed=True), cwd=root)
+        compile_constraints = release.uv_pip_compile(requirement, sandbox.constraints)
+        timed("constraints", lambda: run(compile_constraints, cwd=root))
+        timed("venv", lambda: run(uv_venv(sandbox.venv, seed=True), cwd=root))
         output = ""
         for line in lines:
-            output = sandbox.run_line(line)
+            output = timed(" ".join(shlex.split(line)[:2]), partial(sandbox.run_line, line))
         listed = [
-            row for row in output.splitlines()
+            " ".join(row.split()) for row in output.splitlines()
             if PROVIDER.name in row and re.search(rf"(?<![\w.]){re.escape(version)}(?![\w.])", row)
         ]  # fmt: skip
         if not listed:
@@ -431,7 +449,7 @@ def install() -> str:
         differences = same_wheels(built[0], artifacts(PROVIDER)[1]) if built else ["no wheel"]
         if differences:
             raise StepFailed(f"the page's wheel differs from {DIST.name}'s in {differences}")
-        seen = probe(sandbox)
+        seen = timed("imports", lambda: probe(sandbox))
     failures = seen["import_failures"]
     assert isinstance(failures, dict)
     if failures:
@@ -442,8 +460,10 @@ def install() -> str:
         raise StepFailed(f"the provider was imported from {seen['provider_file']}, not the venv")
     return (
         f"{GETTING_STARTED.relative_to(REPOSITORY)}'s {len(lines)} commands on Airflow "
-        f"{release.airflow} (dependencies as of {release.as_of}): `{listed[0].strip()}`; "
-        f"every module of the installed provider imports"
+        f"{release.airflow} (dependencies as of {release.as_of}) show `{listed[0]}`; every "
+        f"module of the installed provider imports ("
+        + ", ".join(f"{label} {seconds:.1f} s" for label, seconds in times.items())
+        + ")"
     )
 
 
