@@ -320,7 +320,12 @@ class Sandbox:
     constraints: Path
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        # Nothing of the caller's Python path or Airflow settings: a fresh installation.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("PYTHONPATH", "PYTHONHOME") and not k.startswith("AIRFLOW")
+        }
         return {
             **env,
             "PATH": f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
