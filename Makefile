@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := scripts/uv
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test compat lint format simulator bench-hook bench-simulator bench-ledger bench-ledger-retention bench bench-budget bench-scale clean
+.PHONY: venv demo test compat lint format simulator bench-hook bench-simulator bench-ledger bench-ledger-retention bench bench-budget bench-scale release-check clean
 
 venv:
 	@$(UV) sync --frozen --quiet --extra celery --extra redis
@@ -30,11 +30,17 @@ format: venv
 	@$(UV) run --frozen --no-sync ruff format .
 	@$(UV) run --frozen --no-sync ruff check --fix .
 
+# What a release publishes, checked as an index and a user get it (scripts/release_check.py): both
+# distributions built into .release/dist/, twine check, their contents, the package page's links,
+# and the install commands of docs/getting-started.md run in a fresh venv beside the newest Airflow.
+release-check: venv
+	@$(UV) run --frozen --no-sync python -m scripts.release_check
+
 simulator: venv
 	@$(UV) run --frozen --no-sync neo-simulator $(ARGS)
 
 clean:
-	rm -rf .venv .tools .demo .matrix .test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .demo .matrix .release .test-artifacts .pytest_cache .mypy_cache .ruff_cache
 
 # NeoHook beside the apache-airflow-providers-http pipeline (ARGS=--quick for small sizes):
 # a table, .bench/compare_http.json and, from a full run, the figures in docs/benchmarks.md.

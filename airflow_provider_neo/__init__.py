@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+# pyproject.toml holds the version; the installed distribution's metadata carries it here.
+__version__ = version("airflow-provider-neo")

@@ -20,11 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.compat.releases import PYTHON, RELEASES, Release
+from tests.compat.releases import PYTHON, RELEASES, UV, Release, uv_venv
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 MATRIX = REPOSITORY / ".matrix"
-UV = str(REPOSITORY / "scripts" / "uv")
 
 
 @dataclass
@@ -52,13 +51,10 @@ def install(release: Release, wheel: Path) -> Path:
     """A fresh venv of `release` with the wheel installed, as a user of that release would."""
     venv = MATRIX / release.name
     shutil.rmtree(venv, ignore_errors=True)
-    subprocess.run([UV, "venv", "--quiet", "--python", PYTHON, str(venv)], check=True)
+    subprocess.run(uv_venv(venv), check=True)
     subprocess.run(
-        # --no-config: the project's own uv settings (its pin of the newest Airflow) stay out.
-        [UV, "pip", "install", "--quiet", "--no-config", "--python", str(venv / "bin" / "python"),
-         *release.uv_pip_options(), *release.requirements(), str(wheel)],
-        check=True, cwd=MATRIX,
-    )  # fmt: skip
+        release.uv_pip_install(venv, *release.requirements(), str(wheel)), check=True, cwd=MATRIX
+    )
     return venv
 
 

@@ -10,7 +10,9 @@ what their users must upgrade to; this also proves that the floor is enough.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+UV = str(Path(__file__).resolve().parents[2] / "scripts" / "uv")
 PYTHON = "3.11"  # the only interpreter on the machines the matrix runs on
 COMMON_COMPAT_FLOOR = "1.12.0"
 COMMON_COMPAT_FLOOR_DAY = "2026-01-18"  # the day after 1.12.0 was published
@@ -40,6 +42,27 @@ class Release:
             "--exclude-newer", self.as_of,
             "--exclude-newer-package", f"apache-airflow-providers-common-compat={compat}",
         ]  # fmt: skip
+
+    def uv_pip_install(self, venv: Path, *arguments: str) -> list[str]:
+        """The command installing `arguments` into `venv` (made by `uv_venv`) with this release's
+        dependencies as of its date."""
+        # --no-config: the project's own uv settings (its pin of the newest Airflow) stay out.
+        return [
+            UV, "pip", "install", "--quiet", "--no-config",
+            "--python", str(venv / "bin" / "python"), *self.uv_pip_options(), *arguments,
+        ]  # fmt: skip
+
+    def uv_pip_compile(self, requirements: Path, output: Path) -> list[str]:
+        """The command pinning `requirements` (with this release's options) into `output`."""
+        return [
+            UV, "pip", "compile", "--quiet", "--no-config", "--no-header", "--python-version",
+            PYTHON, *self.uv_pip_options(), str(requirements), "--output-file", str(output),
+        ]  # fmt: skip
+
+
+def uv_venv(venv: Path, *, seed: bool = False) -> list[str]:
+    """The command creating a fresh venv of the matrix's Python (`seed`: with pip in it)."""
+    return [UV, "venv", "--quiet", *(["--seed"] if seed else []), "--python", PYTHON, str(venv)]
 
 
 RELEASES = (
