@@ -490,7 +490,7 @@ def test_points_expiring_soon_waits_for_the_weeks_points_then_lists_exactly_them
         left = Decimal(row["points_exclusive"]) - sum(
             Decimal(row[f"{what}_exclusive_value"]) for what in ("redeemed", "expired", "returned")
         )
-        assert (int(row["customer_id"]), row["status"], left * 1000) == (
+        assert (int(row["customer_id"]), row["status"], int(left * 1000)) == (
             truth[id_].customer_id, "AVAILABLE", truth[id_].remaining_milli,
         )  # fmt: skip
 
