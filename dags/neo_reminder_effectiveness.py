@@ -45,6 +45,7 @@ OUTPUT_DIR = f"{DATA_DIR}/neo"
     },
 )
 def neo_reminder_effectiveness() -> None:
+    # [START howto_operator_reminder_effectiveness]
     ReminderEffectivenessOperator(
         task_id="report",
         pool="neo",  # it reads paIds: within the connection's rate budget
@@ -53,6 +54,7 @@ def neo_reminder_effectiveness() -> None:
         ledger_path=f"{OUTPUT_DIR}/sent-ledger.sqlite3",
         ledger_conn_id=os.environ.get("NEO_LEDGER_CONN_ID", ""),
     )
+    # [END howto_operator_reminder_effectiveness]
 
 
 neo_reminder_effectiveness()

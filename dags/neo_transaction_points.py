@@ -42,11 +42,12 @@ def neo_transaction_points() -> None:
         customer_id=CONF % "customer_id",
         entity_id=CONF % "entity_id",
         event_type=CONF % "event_type",
-        deferrable=True,
+        deferrable=True,  # waits in the triggerer (EventPointsAllocationTrigger), no worker slot
         poke_interval=5,
         timeout=60 * 60,
     )
     # [END howto_sensor_event_points_allocation]
+    # [START howto_operator_points_earned_email]
     PointsEarnedEmailOperator(
         task_id="notify",
         rows=wait.output,  # the sensor's rows: no second fetch
@@ -59,6 +60,7 @@ def neo_transaction_points() -> None:
         ledger_path=f"{DATA_DIR}/neo/sent-ledger.sqlite3",
         ledger_conn_id=os.environ.get("NEO_LEDGER_CONN_ID", ""),
     )
+    # [END howto_operator_points_earned_email]
 
 
 neo_transaction_points()

@@ -53,7 +53,8 @@ def test_every_dag_file_imports_without_errors_or_warnings() -> None:
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == {
         "neo_points_expiry_reminder", "neo_expired_points_report", "neo_transaction_points",
-        "neo_reminder_effectiveness",
+        "neo_reminder_effectiveness", "neo_points_expiring_soon", "neo_bill_points",
+        "neo_reminder_steps",
     }  # fmt: skip
     ours = [
         w
@@ -447,3 +448,106 @@ def test_bad_crm_rows_are_refused_alone_and_every_other_customer_is_reminded(
     assert result.returncode != 0
     assert (summary["rejected_rows"], summary["rejects_path"]) == (6, str(rejects))
     assert "6 rows of the CRM extract refused" in output
+
+
+def _xcom(env: DemoEnvironment, dag_id: str, task_id: str, key: str = "return_value") -> Any:
+    """A task's latest XCom, as `airflow dags test` left it in the metadata database."""
+    with sqlite3.connect(f"file:{env.airflow_home / 'airflow.db'}?mode=ro", uri=True) as db:
+        (value,) = db.execute(
+            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = ?"
+            " ORDER BY timestamp DESC LIMIT 1",
+            (dag_id, task_id, key),
+        ).fetchone()
+    return json.loads(value)
+
+
+def test_points_expiring_soon_waits_for_the_weeks_points_then_lists_exactly_them(
+    env: DemoEnvironment,
+) -> None:
+    """The sensor's first check finds the week's points (so the run does not wait), and the
+    list holds every AVAILABLE allocation of the extract's customers expiring in that week."""
+    run_dag(env, "neo_points_expiring_soon", DAY)
+    start = dt.date.fromisoformat(DAY) + dt.timedelta(days=1)  # days_ahead=1, window_days=7
+    with env.customers_csv.open() as handle:
+        customers = {int(row["customer_id"]) for row in csv.DictReader(handle)}
+    truth = allocations(
+        env.db_path, customers=customers, expiring=(start, start + dt.timedelta(days=6)),
+        timezone=env.timezone, status="AVAILABLE",
+    )  # fmt: skip
+    per_customer: Counter[int] = Counter()
+    for allocation in truth.values():
+        per_customer[allocation.customer_id] += max(allocation.remaining_milli, 0)
+    assert sum(per_customer.values()) >= 1000 * 1000  # the sensor's min_points: 1,000
+    waited = _xcom(env, "neo_points_expiring_soon", "wait_for_expiring_points")
+    assert {int(c): Decimal(p) for c, p in waited["customers"].items()} == {
+        customer: Decimal(milli) / 1000 for customer, milli in per_customer.items() if milli
+    }
+    path = env.data_dir / "neo" / "expiring-soon" / f"{DAY}.csv"
+    with path.open() as handle:
+        rows = {int(row["id"]): row for row in csv.DictReader(handle)}
+    assert set(rows) == set(truth)
+    for id_, row in rows.items():
+        left = Decimal(row["points_exclusive"]) - sum(
+            Decimal(row[f"{what}_exclusive_value"]) for what in ("redeemed", "expired", "returned")
+        )
+        assert (int(row["customer_id"]), row["status"], int(left * 1000)) == (
+            truth[id_].customer_id, "AVAILABLE", truth[id_].remaining_milli,
+        )  # fmt: skip
+
+
+def test_bill_points_returns_the_bills_allocation_rows_in_xcom(env: DemoEnvironment) -> None:
+    """A bill of the simulator's data with line items: the XCom rows are its rows there."""
+    with env.customers_csv.open() as handle:
+        customers = sorted(int(row["customer_id"]) for row in csv.DictReader(handle))
+    with sqlite3.connect(f"file:{env.db_path}?mode=ro", uri=True) as db:
+        event_log_id, entity_id, customer = db.execute(
+            "SELECT e.event_log_id, e.entity_id, e.customer_id FROM events e"
+            " JOIN allocations a ON a.event_log_id = e.event_log_id"
+            " WHERE e.event_type_id = 15 AND e.customer_id BETWEEN ? AND ?"
+            " GROUP BY e.event_log_id HAVING COUNT(*) >= 3 ORDER BY e.event_log_id LIMIT 1",
+            (customers[0], customers[-1]),
+        ).fetchone()
+        truth = dict(
+            db.execute(
+                "SELECT id, points_exclusive_milli FROM allocations WHERE event_log_id = ?",
+                (event_log_id,),
+            ).fetchall()
+        )
+    conf = {"customer_id": customer, "entity_id": entity_id, "event_type": "TransactionAdd"}
+    run_dag(env, "neo_bill_points", DAY, conf)
+    rows = _xcom(env, "neo_bill_points", "fetch_bill_allocation")
+    assert {row["id"]: Decimal(row["points_exclusive"]) * 1000 for row in rows} == truth
+    assert {(row["customer_id"], row["event_log_id"]) for row in rows} == {(customer, event_log_id)}
+    summary = _xcom(env, "neo_bill_points", "fetch_bill_allocation", "summary")
+    assert Decimal(summary["points"]) * 1000 == sum(truth.values())
+
+
+def test_reminder_steps_spelled_out_email_exactly_the_days_reminders_on_their_own_ledger(
+    env: DemoEnvironment,
+) -> None:
+    """The five step operators wired by hand deliver what the task group delivers, recorded in
+    their own sent-ledger: the task group's ledger (which may hold the same day) is untouched.
+    Last in the module: it emails the reminders of DAY a second time, which the tests counting
+    every email of the module would see."""
+    expected = expected_reminders(env, DAY)
+    assert len(expected) > 10
+    main_ledger = _ledger_keys(env.ledger_path)
+    before = len(emailed_keys(env))
+    run_dag(env, "neo_reminder_steps", DAY)
+    assert sorted(emailed_keys(env)[before:]) == sorted(expected)  # every reminder, each once
+    output_dir = env.data_dir / "neo" / "reminder-steps"
+    assert _ledger_keys(output_dir / "sent-ledger.sqlite3") == set(expected)
+    assert _ledger_keys(env.ledger_path) == main_ledger
+    with (output_dir / "reminders" / f"{DAY}.csv").open() as handle:
+        listed = {
+            f"{row['customer_id']}:{row['expiry_date']}:{row['lead_days']}"
+            for row in csv.DictReader(handle)
+        }
+    assert listed == set(expected)
+
+
+def _ledger_keys(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return {row[0] for row in db.execute("SELECT reminder_key FROM neo_reminder_ledger")}
