@@ -1,17 +1,12 @@
 """The daily points-expiry reminders of ``neo_points_expiry_reminder``, step by step.
 
-The same workflow as ``ExpiryReminderTaskGroup``, its five operators spelled out and wired as
-the task group wires them, for a brand that inserts a step of its own between two (an audience
-filter after ``split_customers``, say): ``expiry_days`` and ``split_customers``; then, per
-shard of the CRM extract, ``shard.find`` and ``shard.send`` (a mapped task group, so that a
-failing shard does not hold back the others); then ``publish``, which runs whatever happened to
-the shards (``all_done``) and fails the run if any shard failed. Email only.
+The workflow of ``ExpiryReminderTaskGroup`` with its five operators wired as the group wires
+them, for a brand that puts a step of its own between two: ``expiry_days``, ``split_customers``,
+per shard ``shard.find`` and ``shard.send`` (a mapped task group: a failing shard does not hold
+back the others), then ``publish`` (``all_done``), which fails the run if any shard failed.
 
-The extract and the suppression list are the reminder DAG's (``$NEO_DATA_DIR``,
-``$NEO_SUPPRESSION_PATH``); the day's list, the shards and the sent-ledger are this DAG's own,
-under ``$NEO_DATA_DIR/neo/reminder-steps`` (or the database of
-``$NEO_REMINDER_STEPS_LEDGER_CONN_ID``), so that it never shares a ledger with
-``neo_points_expiry_reminder``. A run's conf sets the params only.
+It reads the reminder DAG's extract and suppression list; its files and sent-ledger are its own
+(``$NEO_DATA_DIR/neo/reminder-steps``, or ``$NEO_REMINDER_STEPS_LEDGER_CONN_ID``'s database).
 """
 
 from __future__ import annotations
@@ -80,20 +75,30 @@ def neo_reminder_steps() -> None:
         unsubscribe_mailto="unsubscribe@example.com",
     )
 
-    # fmt: off
-    # [START howto_operator_find_reminders]
-    # [START howto_operator_deliver_reminders]
     @task_group(group_id="shard")  # one shard, found then sent: its own chain, failing alone
     def shard(shard: Any, expiry_days: Any) -> Any:
-        found = FindRemindersOperator(task_id="find", shard=shard, expiry_days=expiry_days,
-                                      output_dir=OUTPUT_DIR, pool="neo")
-        return DeliverRemindersOperator(task_id="send", found=found.output, channel=email,
-            message=message, suppression_path=SUPPRESSION_PATH, output_dir=OUTPUT_DIR, **LEDGER)
+        # [START howto_operator_find_reminders]
+        found = FindRemindersOperator(
+            task_id="find",
+            shard=shard,  # one of split_customers' shards
+            expiry_days=expiry_days,
+            output_dir=OUTPUT_DIR,
+            pool="neo",
+        )
+        # [END howto_operator_find_reminders]
+        # [START howto_operator_deliver_reminders]
+        return DeliverRemindersOperator(
+            task_id="send",
+            found=found.output,
+            channel=email,
+            message=message,
+            suppression_path=SUPPRESSION_PATH,
+            output_dir=OUTPUT_DIR,
+            **LEDGER,
+        )
+        # [END howto_operator_deliver_reminders]
 
     delivered = shard.partial(expiry_days=days.output).expand(shard=shards.output)
-    # [END howto_operator_find_reminders]
-    # [END howto_operator_deliver_reminders]
-    # fmt: on
     # [START howto_operator_publish_reminders]
     publish = PublishRemindersOperator(
         task_id="publish",
