@@ -39,7 +39,7 @@ myst_heading_anchors = 3
 
 # The docstrings write code names in single backticks, as Markdown does.
 default_role = "py:obj"
-autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_default_options = {"show-inheritance": True}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_class_signature = "separated"
