@@ -30,7 +30,7 @@ source_suffix = {".md": "markdown"}
 root_doc = "index"
 # Pages are the Markdown files; the rest of docs/ is their material (charts, API documents,
 # benchmark data) or this build's output.
-exclude_patterns = ["_build", "neo_api", "**/*.json", "**/*.txt", "README.md"]
+exclude_patterns = ["_build", "neo_api", "**/*.json", "**/*.txt"]
 
 # MyST: `:::` fences, definition lists, and anchors on headings down to ###, so a page links to
 # `page.md#some-heading` as it would on GitHub.
