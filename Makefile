@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := scripts/uv
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test compat lint format simulator bench-hook bench-simulator bench-ledger bench-ledger-retention bench bench-budget bench-scale release-check clean
+.PHONY: venv demo test compat lint format simulator bench-hook bench-simulator bench-ledger bench-ledger-retention bench bench-budget bench-scale release-check docs docs-screenshots clean
 
 venv:
 	@$(UV) sync --frozen --quiet --extra celery --extra redis
@@ -39,8 +39,24 @@ release-check: venv
 simulator: venv
 	@$(UV) run --frozen --no-sync neo-simulator $(ARGS)
 
+# The documentation site, from scratch with warnings as errors, into docs/_build/html; then its
+# links checked offline, and its home and connection pages shot in Chromium
+# (.test-artifacts/docs-site/).
+docs: venv
+	@rm -rf docs/_build
+	@$(UV) run --frozen --no-sync sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@$(UV) run --frozen --no-sync python -m scripts.check_site docs/_build/html
+	@scripts/install-servers
+	@$(UV) run --frozen --no-sync python -m scripts.site_screenshots docs/_build/html
+
+# docs/images/connection-form-*.png from the screenshots the Connections UI test takes.
+docs-screenshots: venv
+	@scripts/install-servers
+	@$(UV) run --frozen --no-sync pytest tests/e2e/test_connections_ui.py -x -q
+	@$(UV) run --frozen --no-sync python -m scripts.docs_screenshots
+
 clean:
-	rm -rf .venv .tools .demo .matrix .release .test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .demo .matrix .release .test-artifacts .pytest_cache .mypy_cache .ruff_cache docs/_build
 
 # NeoHook beside the apache-airflow-providers-http pipeline (ARGS=--quick for small sizes):
 # a table, .bench/compare_http.json and, from a full run, the figures in docs/benchmarks.md.

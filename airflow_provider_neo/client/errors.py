@@ -13,7 +13,7 @@ EXCERPT_LENGTH = 200
 
 
 def excerpt(body: bytes | str, secrets: Iterable[str] = ()) -> str:
-    """The start of a response body on one line, with any secret replaced by ***."""
+    """The start of a response body on one line, with any secret replaced by `***`."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     text = re.sub(r"\s+", " ", text).strip()
     for secret in secrets:

@@ -29,7 +29,7 @@ RATE_LIMIT_STORAGE_SCHEMES: Final = ("memory", "redis", "rediss")
 
 
 def redact_url(url: str) -> str:
-    """`url` with any password replaced by ***: fit for logs and errors."""
+    """`url` with any password replaced by `***`: fit for logs and errors."""
     parts = urlsplit(url)
     if parts.password is None:
         return url

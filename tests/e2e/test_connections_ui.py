@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Locator, Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect
 
 from airflow_provider_neo.connection import FORM_FIELDS, UI_FIELD_BEHAVIOUR
 from deploy.servers import free_port
@@ -28,17 +28,11 @@ from neo_simulator.auth import (
     DEFAULT_PASSWORD,
     DEFAULT_USERNAME,
 )
+from scripts.chromium import chromium
 from tests.harness import TIMEZONE, RunningSimulator, basic_auth, start_simulator
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPOSITORY / ".test-artifacts" / "connections-ui"
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags Chromium keeps calling Google's hosts, which this
-# machine's closed network refuses.
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 ADMIN_PASSWORD = "admin-ui-test"
 WRONG_PASSWORD = "not-the-password-4711"
 
@@ -108,22 +102,17 @@ def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def page(airflow_ui: str) -> Iterator[Page]:
     """One signed-in browser page for the module."""
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run scripts/install-servers"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1100})
-            context.set_default_timeout(20_000)
-            page = context.new_page()
-            page.goto(f"{airflow_ui}/")
-            page.get_by_label("Username").fill("admin")
-            page.get_by_label("Password").fill(ADMIN_PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(f"{airflow_ui}/")
-            yield page
-        finally:
-            browser.close()
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1400, "height": 1100})
+        context.set_default_timeout(20_000)
+        page = context.new_page()
+        page.goto(f"{airflow_ui}/")
+        page.get_by_label("Username").fill("admin")
+        page.get_by_label("Password").fill(ADMIN_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{airflow_ui}/")
+        yield page
 
 
 def _open_connections(page: Page, airflow_ui: str) -> None:
