@@ -1,4 +1,4 @@
-"""Renders the `neo` connection table of docs/connection.md from `CONNECTION_FIELDS`; a developer script.
+"""Renders docs/connection.md's `neo` connection table from `CONNECTION_FIELDS`; a dev script.
 
 Run from any directory: ``.venv/bin/python scripts/connection_docs.py``. It rewrites the table
 between the page's two connection-fields markers; a test fails when the page is stale.

@@ -158,8 +158,8 @@ class ConnField:
 
 # The one list of the keys a `neo` connection keeps in its extra. One loop over it makes each of:
 # the declarative form of Airflow 3.2+ (`conn_fields`, in `get_provider_info`), the widget form of
-# Airflow 3.1 (`NeoHook.get_connection_form_widgets`), the connection table of
-# docs/connection.md (`scripts/connection_docs.py`) and the settings (`NeoConnectionSettings.from_connection`).
+# Airflow 3.1 (`NeoHook.get_connection_form_widgets`), the table of docs/connection.md
+# (`scripts/connection_docs.py`) and the settings (`NeoConnectionSettings.from_connection`).
 # Advanced keys (`form=False`) are parsed and documented the same way but have no form field.
 CONNECTION_FIELDS: Final = (
     ConnField(

@@ -57,8 +57,8 @@ class ExpiryReminderTaskGroup(TaskGroup):
         them (a file, a folder, the ledger, a connection, the channels' and the message's
         targets and templates); by default none. Given to every task of the group.
     :param pool: the Airflow pool of the tasks that call Neo, so that no more of them run at
-        once, across every worker, than the connection's rate budget keeps busy (the docs' deployment page,
-        "Rate budget, pools and concurrency", gives the rule for its slots): ``shard.find``, and
+        once, across every worker, than the connection's rate budget keeps busy (the docs'
+        deployment page gives the rule for its slots): ``shard.find``, and
         ``shard.send`` when the channel may be `NeoMessageChannel` (one of `channels` that a
         templated `channel` may name counts). None: Airflow's default pool.
     :param pool_slots: the slots each of those tasks takes in `pool`.

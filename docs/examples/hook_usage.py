@@ -38,24 +38,36 @@ queries = [
         status="EXPIRED",
     ),
 ]
-for query, row in hook.iter_points_awarded_queries(customers, queries):
-    print("query", query.status, row.customer_id, row.id, row.points_exclusive)
+for query, summary in hook.iter_points_awarded_queries(customers, queries):
+    print("query", query.status, summary.customer_id, summary.id, summary.points_exclusive)
 
 # dateRange: the full allocation rows (every status), each customer's pages in order.
-for row in hook.iter_expiring_allocations(
+for allocation in hook.iter_expiring_allocations(
     customers,
     program_id=2282,
     point_category_id=17383,
     expiry_start=today,
     expiry_end=in_a_year,
 ):
-    expires = pendulum.from_timestamp(row.expiry_date / 1000, tz="Asia/Kolkata")
-    print("expiring", row.customer_id, row.id, row.status, expires.to_date_string())
+    expires = pendulum.from_timestamp(allocation.expiry_date / 1000, tz="Asia/Kolkata")
+    print(
+        "expiring",
+        allocation.customer_id,
+        allocation.id,
+        allocation.status,
+        expires.to_date_string(),
+    )
 
 # expiredPoints: the points that expired, per customer, program and moment, by year.
 for year in (today.year - 1, today.year):
-    for row in hook.iter_expired_points(customers, year=year):
-        print("expired", row.customer_id, row.program_id, row.points_expiry_date, row.points)
+    for expired in hook.iter_expired_points(customers, year=year):
+        print(
+            "expired",
+            expired.customer_id,
+            expired.program_id,
+            expired.points_expiry_date,
+            expired.points,
+        )
 
 print(hook.test_connection())  # (True, 'Connected to Neo at http://127.0.0.1:8790 (...)')
 print(hook.stats.snapshot())  # requests, retries, statuses, duplicates dropped, tokens fetched

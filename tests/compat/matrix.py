@@ -2,8 +2,8 @@
 
 Builds the wheel, installs it with each release into `.matrix/airflow-X/` (the release and its
 dependencies as of its date), runs tests/compat against each, `--jobs` releases side by side,
-and prints the table of docs/compatibility.md (and the README). Exits 1 if any release fails; each release's
-pytest output is in `.matrix/airflow-X.log`.
+and prints the table of docs/compatibility.md and the README. Exits 1 if any release fails;
+each release's pytest output is in `.matrix/airflow-X.log`.
 
     python -m tests.compat.matrix [--jobs 2] [--release 2.11.2 ...]
 """

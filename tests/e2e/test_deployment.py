@@ -92,7 +92,7 @@ def test_compose_runs_the_simulator_distributions_commands() -> None:
 
 
 def test_airflow_init_creates_the_neo_pool_the_rate_budget_allows() -> None:
-    """The documented rule (docs/deployment.md): slots = requests_per_minute // max_concurrency of the connection."""
+    """docs/deployment.md: slots = requests_per_minute // max_concurrency of the connection."""
     spec = compose.load()
     neo = json.loads(spec["x-airflow-common"]["environment"]["AIRFLOW_CONN_NEO_DEFAULT"])
     init = spec["services"]["airflow-init"]["command"][-1]

@@ -43,7 +43,8 @@ def page(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError:
-                assert server.poll() is None and time.monotonic() < deadline
+                assert server.poll() is None
+                assert time.monotonic() < deadline
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}", suppression
     finally:
