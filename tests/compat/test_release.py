@@ -89,7 +89,8 @@ def test_the_example_dags_parse_without_errors_or_warnings(venv: Path) -> None:
     assert seen["import_errors"] == {}
     assert seen["warnings"] == []
     assert seen["dag_ids"] == [
-        "neo_expired_points_report", "neo_points_expiry_reminder", "neo_reminder_effectiveness",
+        "neo_bill_points", "neo_expired_points_report", "neo_points_expiring_soon",
+        "neo_points_expiry_reminder", "neo_reminder_effectiveness", "neo_reminder_steps",
         "neo_transaction_points",
     ]  # fmt: skip
 
