@@ -12,9 +12,11 @@ venv:
 demo: venv
 	@$(UV) run --frozen --no-sync python -m demo.run
 
+# The whole suite (scripts/test: the end-to-end layer beside the rest), or with PYTEST_ARGS one
+# pytest run of exactly those arguments.
 test: venv
 	@scripts/install-servers
-	@$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
+	@$(UV) run --frozen --no-sync scripts/test $(PYTEST_ARGS)
 
 # The built wheel on every supported Airflow release (tests/compat/releases.py), each in its own
 # venv under .matrix/ with that release's dependencies as of its date.
