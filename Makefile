@@ -12,11 +12,12 @@ venv:
 demo: venv
 	@$(UV) run --frozen --no-sync python -m demo.run
 
-# The whole suite (scripts/test: the end-to-end layer beside the rest), or with PYTEST_ARGS one
-# pytest run of exactly those arguments.
+# The whole suite in two processes, each taking the next test module when it is free (a module's
+# tests share their servers and Airflow runs, so a module stays in one process); PYTEST_ARGS
+# narrows it (`-n 0`: one process).
 test: venv
 	@scripts/install-servers
-	@$(UV) run --frozen --no-sync scripts/test $(PYTEST_ARGS)
+	@$(UV) run --frozen --no-sync pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # The built wheel on every supported Airflow release (tests/compat/releases.py), each in its own
 # venv under .matrix/ with that release's dependencies as of its date.
