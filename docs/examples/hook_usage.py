@@ -1,8 +1,8 @@
 """NeoHook from Python (in a @task, a script, a notebook): Neo's points endpoints as records.
 
-Against a local simulator with the `neo` connection of simulator-connection.sh. The simulator
-generates its data for the day it starts (``--as-of``, today by default), so the dates here are
-relative to today.
+Against a local simulator with the `neo` connection of simulator-connection.sh, started with
+``neo-simulator --as-of 2026-11-21`` (the day its data is generated for, which the dates here
+count from). Against Neo, count from ``pendulum.today()`` instead.
 """
 
 import pendulum
@@ -11,15 +11,15 @@ from airflow_provider_neo.hooks.neo import NeoHook, PointsAwardedQuery
 
 hook = NeoHook(neo_conn_id="neo_default")
 customers = [400000001, 400000002, 400000004, 400000005, 400000006]
-today = pendulum.today().date()
-in_a_year = today.add(years=1)
+day = pendulum.date(2026, 11, 21)  # the simulator's --as-of
+in_a_year = day.add(years=1)
 
 # paIds: many customers per request; their AVAILABLE points expiring within a year.
 for row in hook.iter_points_awarded(
     customers,
     program_id=2282,
     point_category_id=17383,
-    expiry_start=today,
+    expiry_start=day,
     expiry_end=in_a_year,
 ):
     print("awarded", row.customer_id, row.id, row.status, row.remaining_points)
@@ -28,13 +28,13 @@ for row in hook.iter_points_awarded(
 # the points still to expire, and those that expired in the past year.
 queries = [
     PointsAwardedQuery(
-        program_id=2282, point_category_id=17383, expiry_start=today, expiry_end=in_a_year
+        program_id=2282, point_category_id=17383, expiry_start=day, expiry_end=in_a_year
     ),
     PointsAwardedQuery(
         program_id=2282,
         point_category_id=17383,
-        expiry_start=today.subtract(years=1),
-        expiry_end=today.subtract(days=1),
+        expiry_start=day.subtract(years=1),
+        expiry_end=day.subtract(days=1),
         status="EXPIRED",
     ),
 ]
@@ -46,7 +46,7 @@ for allocation in hook.iter_expiring_allocations(
     customers,
     program_id=2282,
     point_category_id=17383,
-    expiry_start=today,
+    expiry_start=day,
     expiry_end=in_a_year,
 ):
     expires = pendulum.from_timestamp(allocation.expiry_date / 1000, tz="Asia/Kolkata")
@@ -59,7 +59,7 @@ for allocation in hook.iter_expiring_allocations(
     )
 
 # expiredPoints: the points that expired, per customer, program and moment, by year.
-for year in (today.year - 1, today.year):
+for year in (day.year - 1, day.year):
     for expired in hook.iter_expired_points(customers, year=year):
         print(
             "expired",

@@ -18,7 +18,7 @@ import pendulum
 
 from neo_simulator.testing import SimulatorStarter
 from tests.ground_truth import allocations, day_bounds_ms
-from tests.harness import TIMEZONE, connection_json
+from tests.harness import AS_OF, TIMEZONE, connection_json
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 HOOK_CUSTOMERS = {400000001, 400000002, 400000004, 400000005, 400000006}  # hook_usage.py's
@@ -46,12 +46,13 @@ def test_the_simulator_connection_script_passes_airflows_connection_test(
     assert "Connection success!" in result.stdout
 
 
-def test_the_hook_example_prints_the_simulators_rows_for_today(
+def test_the_hook_example_prints_the_simulators_rows_for_its_day(
     start_sim: SimulatorStarter, tmp_path: Path
 ) -> None:
-    """The simulator's default data (seed 42) generated for today, as a reader's simulator is."""
-    today = pendulum.today().date()
-    sim = start_sim("--seed", "42", "--as-of", today.isoformat(), customers=10)
+    """The simulator's default data (seed 42) generated for the example's day, as the example
+    says to start it (``--as-of 2026-11-21``, the suite's AS_OF)."""
+    day = pendulum.date(AS_OF.year, AS_OF.month, AS_OF.day)
+    sim = start_sim("--seed", "42", customers=10)
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / "hook_usage.py")],
         env=_reader_env(tmp_path, AIRFLOW_CONN_NEO_DEFAULT=connection_json(sim)),
@@ -63,9 +64,9 @@ def test_the_hook_example_prints_the_simulators_rows_for_today(
         kind, *words = line.split()
         printed.setdefault(kind, []).append(words)
 
-    in_a_year = today.add(years=1)
+    in_a_year = day.add(years=1)
     ahead = allocations(
-        sim.db_path, customers=HOOK_CUSTOMERS, expiring=(today, in_a_year), timezone=TIMEZONE
+        sim.db_path, customers=HOOK_CUSTOMERS, expiring=(day, in_a_year), timezone=TIMEZONE
     )
     available = {i: a for i, a in ahead.items() if a.status == "AVAILABLE"}
     assert available
@@ -74,7 +75,7 @@ def test_the_hook_example_prints_the_simulators_rows_for_today(
     }
     expired = allocations(
         sim.db_path, customers=HOOK_CUSTOMERS, timezone=TIMEZONE, status="EXPIRED",
-        expiring=(today.subtract(years=1), today - dt.timedelta(days=1)),
+        expiring=(day.subtract(years=1), day - dt.timedelta(days=1)),
     )  # fmt: skip
     assert expired
     queried = {(status, int(c), int(i)) for status, c, i, _ in printed["query"]}
@@ -88,7 +89,7 @@ def test_the_hook_example_prints_the_simulators_rows_for_today(
     for customer, _, _, _, points in printed["expired"]:  # the moment is two words
         expired_points[int(customer)] += int(Decimal(points) * 1000)
     assert expired_points
-    assert expired_points == _expired_milli(sim.db_path, today.year - 1, today.year)
+    assert expired_points == _expired_milli(sim.db_path, day.year - 1, day.year)
     *_, tested, snapshot = result.stdout.splitlines()
     assert tested.startswith("(True, 'Connected to Neo at http://127.0.0.1:")
     stats = ast.literal_eval(snapshot)
