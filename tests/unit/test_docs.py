@@ -1,6 +1,7 @@
 """Every operator, sensor and trigger the provider registers, and the reminder task group, has a
 how-to page in docs/, and that page shows code CI runs: a `literalinclude` of an example DAG
-between `[START name]` and `[END name]` markers, as Airflow's own provider docs do."""
+between `[START name]` and `[END name]` markers, as Airflow's own provider docs do, in which the
+class is at work (for a trigger: a sensor deferring to it)."""
 
 from __future__ import annotations
 
@@ -97,13 +98,17 @@ def literal_includes(markdown: str) -> list[Include]:
     return includes
 
 
+def include_target(page: Path, include: Include) -> Path:
+    """The file `include` on `page` names, as Sphinx reads it: relative to the page, or to docs/
+    when it starts with a slash."""
+    if include.path.startswith("/"):
+        return (DOCS / include.path.lstrip("/")).resolve()
+    return (page.parent / include.path).resolve()
+
+
 def include_problem(page: Path, include: Include) -> str | None:
     """Why `include` on `page` does not show code from an example DAG; None when it does."""
-    # As Sphinx reads it: relative to the page, or to docs/ when it starts with a slash.
-    if include.path.startswith("/"):
-        target = (DOCS / include.path.lstrip("/")).resolve()
-    else:
-        target = (page.parent / include.path).resolve()
+    target = include_target(page, include)
     if not target.is_relative_to(DAGS):
         return f"{include.path} is not a file under dags/"
     if not target.is_file():
@@ -114,24 +119,43 @@ def include_problem(page: Path, include: Include) -> str | None:
     return snippet_problem(target.read_text(), start, end)
 
 
+def marked_code(source: str, start: str, end: str) -> str | None:
+    """The lines strictly between markers `start` and `end` in `source`; None when `start` is
+    missing or `end` does not follow it."""
+    begin = source.find(start)
+    if begin < 0:
+        return None
+    finish = source.find(end, begin + len(start))
+    if finish < 0:
+        return None
+    between = source[begin + len(start) : finish]
+    # The rest of the start marker's line and the end marker's own line are not code.
+    code = between.split("\n", 1)[1] if "\n" in between else ""
+    return code.rsplit("\n", 1)[0] if "\n" in code else ""
+
+
 def snippet_problem(source: str, start: str, end: str) -> str | None:
     """Why the code between markers `start` and `end` in `source` is no snippet; None if it is."""
     for marker, kind in ((start, "START"), (end, "END")):
         if f"[{kind} " not in marker:
             return f"{marker!r} is not a [{kind} name] marker"
-    begin = source.find(start)
-    if begin < 0:
+    if start not in source:
         return f"{start!r} is not in the file"
-    finish = source.find(end, begin + len(start))
-    if finish < 0:
+    code = marked_code(source, start, end)
+    if code is None:
         return f"{end!r} does not follow {start!r} in the file"
-    between = source[begin + len(start) : finish]
-    # The rest of the start marker's line and the end marker's own line are not code.
-    code = between.split("\n", 1)[1] if "\n" in between else ""
-    code = code.rsplit("\n", 1)[0] if "\n" in code else ""
     if not code.strip():
         return f"nothing between {start!r} and {end!r}"
     return None
+
+
+def shows(documented: type, code: str) -> bool:
+    """Whether `code` shows `documented` at work: the class itself built or used, or for a
+    trigger, a sensor that defers to it."""
+    if issubclass(documented, BaseTrigger):
+        return "deferrable=True" in code
+    name = documented.__name__
+    return f"{name}(" in code or f"{name}." in code
 
 
 def doc_pages() -> list[Path]:
@@ -162,6 +186,18 @@ def test_each_operator_sensor_trigger_and_task_group_has_a_how_to_page_with_dag_
         assert includes, f"{shown} (the how-to page of {name}) includes no code from dags/"
         problems = [problem for include in includes if (problem := include_problem(page, include))]
         assert not problems, f"{shown}: " + "; ".join(problems)
+        code = [
+            marked_code(
+                include_target(page, include).read_text(),
+                include.options["start-after"],
+                include.options["end-before"],
+            )
+            or ""
+            for include in includes
+        ]
+        assert any(shows(documented, snippet) for snippet in code), (
+            f"{shown} includes no code that shows {name}"
+        )
 
 
 def test_registered_classes_are_the_public_operators_sensors_and_triggers() -> None:
