@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.release_check import links
+
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 DOCS = ROOT / "docs"
@@ -62,8 +64,7 @@ def test_the_compatibility_table_is_the_compatibility_page_s() -> None:
 
 
 def test_every_documentation_link_names_a_page_of_the_site() -> None:
-    links = re.findall(r"\]\(([^)]+)\)|^\[[\w-]+\]: (\S+)$", README, re.M)
-    targets = [inline or reference for inline, reference in links]
+    targets = links(README)
     pages = [url.removeprefix(DOCS_URL) for url in targets if url.startswith(DOCS_URL)]
     assert len(pages) >= 20
     missing = [
