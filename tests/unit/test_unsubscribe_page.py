@@ -16,20 +16,15 @@ import pytest
 import requests
 
 from airflow_provider_neo.reminders import Unsubscribe
+from deploy.servers import free_port
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "unsubscribe_page.py"
 SECRET = "brand-secret-for-the-test"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def page(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
+    port = free_port()
     suppression = tmp_path / "suppression-list.csv"
     env = {
         **os.environ, "PORT": str(port), "NEO_UNSUBSCRIBE_SECRET": SECRET,
